@@ -1,0 +1,210 @@
+"""A small directed acyclic graph: nodes, dependency edges, topological order, cycles.
+
+It knows nothing of VMs or addresses: nodes are any hashable, orderable values.
+An edge ``add_edge(a, b)`` means "a depends on b": b comes first in ``topological_order``.
+Every iteration is sorted so that output is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["CycleError", "Graph"]
+
+
+class _Orderable(Hashable, Protocol):
+    def __lt__(self, other: object, /) -> bool: ...
+
+
+N = TypeVar("N", bound=_Orderable)
+
+
+class CycleError(ValueError):
+    """The graph has cycles; ``cycles`` holds each one as a closed path (first node repeated last)."""
+
+    def __init__(self, cycles: tuple[tuple[object, ...], ...]) -> None:
+        self.cycles = cycles
+        text = "; ".join(" -> ".join(str(n) for n in cycle) for cycle in cycles)
+        super().__init__(f"dependency cycle: {text}")
+
+
+class Graph(Generic[N]):
+    """Mutable while being built; read with the query methods."""
+
+    def __init__(self, nodes: Iterable[N] = ()) -> None:
+        self._deps: dict[N, set[N]] = {}
+        self._dependents: dict[N, set[N]] = {}
+        for node in nodes:
+            self.add_node(node)
+
+    def add_node(self, node: N) -> None:
+        self._deps.setdefault(node, set())
+        self._dependents.setdefault(node, set())
+
+    def add_edge(self, node: N, dependency: N) -> None:
+        """Record that ``node`` depends on ``dependency`` (both are added if missing)."""
+        self.add_node(node)
+        self.add_node(dependency)
+        self._deps[node].add(dependency)
+        self._dependents[dependency].add(node)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._deps
+
+    def __len__(self) -> int:
+        return len(self._deps)
+
+    def __iter__(self) -> Iterator[N]:
+        return iter(sorted(self._deps))
+
+    @property
+    def nodes(self) -> tuple[N, ...]:
+        return tuple(sorted(self._deps))
+
+    @property
+    def edges(self) -> tuple[tuple[N, N], ...]:
+        """Every ``(node, dependency)`` pair, sorted."""
+        return tuple(sorted((n, d) for n, deps in self._deps.items() for d in deps))
+
+    def dependencies(self, node: N) -> tuple[N, ...]:
+        return tuple(sorted(self._deps[node]))
+
+    def dependents(self, node: N) -> tuple[N, ...]:
+        return tuple(sorted(self._dependents[node]))
+
+    def ancestors(self, node: N) -> frozenset[N]:
+        """Everything ``node`` depends on, directly or not."""
+        return self._reach(node, self._deps)
+
+    def descendants(self, node: N) -> frozenset[N]:
+        """Everything that depends on ``node``, directly or not."""
+        return self._reach(node, self._dependents)
+
+    @staticmethod
+    def _reach(start: N, adjacency: dict[N, set[N]]) -> frozenset[N]:
+        seen: set[N] = set()
+        stack = list(adjacency[start])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(adjacency[current])
+        return frozenset(seen)
+
+    def subgraph(self, keep: Iterable[N]) -> Graph[N]:
+        """The induced graph on ``keep``."""
+        kept = set(keep)
+        sub: Graph[N] = Graph(kept)
+        for node in kept:
+            for dep in self._deps[node] & kept:
+                sub.add_edge(node, dep)
+        return sub
+
+    def reversed(self) -> Graph[N]:
+        """The same nodes with every edge flipped (destroy order)."""
+        rev: Graph[N] = Graph(self._deps)
+        for node, dep in self.edges:
+            rev.add_edge(dep, node)
+        return rev
+
+    def cycles(self) -> tuple[tuple[N, ...], ...]:
+        """One closed path per strongly connected component that is a cycle, deterministic."""
+        found: list[tuple[N, ...]] = []
+        for component in self._strongly_connected():
+            members = set(component)
+            if len(component) == 1 and component[0] not in self._deps[component[0]]:
+                continue
+            start = min(members)
+            path = self._cycle_path(start, members)
+            found.append((*path, start))
+        return tuple(sorted(found))
+
+    def _cycle_path(self, start: N, members: set[N]) -> list[N]:
+        # Shortest path back to start inside the component (BFS), so the reported cycle is minimal.
+        parents: dict[N, N] = {}
+        frontier = [start]
+        while frontier:
+            nxt: list[N] = []
+            for node in frontier:
+                for dep in sorted(self._deps[node] & members):
+                    if dep == start:
+                        path = [node]
+                        while path[-1] != start:
+                            path.append(parents[path[-1]])
+                        return list(reversed(path))
+                    if dep not in parents:
+                        parents[dep] = node
+                        nxt.append(dep)
+            frontier = nxt
+        return [start]  # pragma: no cover - a component always closes
+
+    def _strongly_connected(self) -> list[list[N]]:
+        # Tarjan's algorithm, iterative so deep chains do not hit the recursion limit.
+        index: dict[N, int] = {}
+        low: dict[N, int] = {}
+        on_stack: set[N] = set()
+        stack: list[N] = []
+        result: list[list[N]] = []
+        counter = 0
+        for root in sorted(self._deps):
+            if root in index:
+                continue
+            work: list[tuple[N, Iterator[N]]] = [(root, iter(sorted(self._deps[root])))]
+            index[root] = low[root] = counter
+            counter += 1
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, children = work[-1]
+                advanced = False
+                for child in children:
+                    if child not in index:
+                        index[child] = low[child] = counter
+                        counter += 1
+                        stack.append(child)
+                        on_stack.add(child)
+                        work.append((child, iter(sorted(self._deps[child]))))
+                        advanced = True
+                        break
+                    if child in on_stack:
+                        low[node] = min(low[node], index[child])
+                if advanced:
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component: list[N] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    result.append(sorted(component))
+        return result
+
+    def topological_order(self) -> tuple[N, ...]:
+        """Dependencies first; ties broken by sort order. Raises ``CycleError`` naming every cycle."""
+        return tuple(n for level in self.levels() for n in level)
+
+    def levels(self) -> tuple[tuple[N, ...], ...]:
+        """Nodes grouped by depth: level k depends only on levels < k."""
+        cycles = self.cycles()
+        if cycles:
+            raise CycleError(cycles)
+        remaining = {n: len(deps) for n, deps in self._deps.items()}
+        ready = sorted(n for n, count in remaining.items() if count == 0)
+        levels: list[tuple[N, ...]] = []
+        while ready:
+            levels.append(tuple(ready))
+            nxt: set[N] = set()
+            for node in ready:
+                for dependent in self._dependents[node]:
+                    remaining[dependent] -= 1
+                    if remaining[dependent] == 0:
+                        nxt.add(dependent)
+            ready = sorted(nxt)
+        return tuple(levels)

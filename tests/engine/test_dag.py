@@ -1,0 +1,73 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.engine.dag import CycleError, Graph
+from reconciler.engine.dot import to_dot
+from reconciler.engine.mermaid import to_mermaid
+
+
+def chain() -> Graph[str]:
+    g: Graph[str] = Graph()
+    g.add_edge("vm.worker", "vm.base")
+    g.add_edge("sync.data", "vm.worker")
+    g.add_edge("sync.data", "filesystem.data")
+    return g
+
+
+def test_topological_order_puts_dependencies_first() -> None:
+    assert chain().topological_order() == ("filesystem.data", "vm.base", "vm.worker", "sync.data")
+
+
+def test_levels_group_independent_nodes() -> None:
+    assert chain().levels() == (("filesystem.data", "vm.base"), ("vm.worker",), ("sync.data",))
+
+
+def test_every_cycle_is_reported_at_once() -> None:
+    g: Graph[str] = Graph()
+    g.add_edge("a", "b")
+    g.add_edge("b", "a")
+    g.add_edge("x", "y")
+    g.add_edge("y", "z")
+    g.add_edge("z", "x")
+    g.add_edge("self", "self")
+    g.add_edge("ok", "a")
+    with pytest.raises(CycleError) as err:
+        g.topological_order()
+    assert err.value.cycles == (("a", "b", "a"), ("self", "self"), ("x", "y", "z", "x"))
+    assert "x -> y -> z -> x" in str(err.value)
+
+
+def test_ancestors_descendants_and_reverse() -> None:
+    g = chain()
+    assert g.ancestors("sync.data") == {"vm.worker", "vm.base", "filesystem.data"}
+    assert g.descendants("vm.base") == {"vm.worker", "sync.data"}
+    assert g.reversed().topological_order()[0] == "sync.data"
+    assert g.subgraph(["vm.base", "vm.worker"]).edges == (("vm.worker", "vm.base"),)
+
+
+def test_dot_and_mermaid_point_from_dependency_to_dependent() -> None:
+    dot = to_dot(chain())
+    assert '"vm.base" -> "vm.worker";' in dot
+    mermaid = to_mermaid(chain())
+    assert "vm_base --> vm_worker" in mermaid
+    assert 'sync_data["sync.data"]' in mermaid
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=40))
+def test_order_respects_edges_or_reports_cycles(edges: list[tuple[int, int]]) -> None:
+    g: Graph[int] = Graph()
+    for a, b in edges:
+        g.add_edge(a, b)
+    try:
+        order = g.topological_order()
+    except CycleError as err:
+        for cycle in err.cycles:
+            assert cycle[0] == cycle[-1]
+            for node, dep in zip(cycle, cycle[1:]):
+                assert dep in g.dependencies(node)
+        return
+    position = {n: i for i, n in enumerate(order)}
+    assert sorted(order) == sorted(g.nodes)
+    for node, dep in g.edges:
+        assert position[dep] < position[node]
