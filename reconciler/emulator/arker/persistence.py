@@ -1,0 +1,165 @@
+"""Write-through persistence of the emulator's records in SQLite (``--db FILE``).
+
+The in-memory store stays the source of truth for reads; every mutation is also written here so a
+restart can reload it. Without ``--db`` the :class:`MemoryPersistence` no-op is used, so in-memory mode
+pays no SQLite cost at all.
+
+File contents are stored once per sha256 in ``blobs``; a fork only copies small ``files`` rows.
+Uploads in progress and presigned-URL tokens are deliberately not persisted (they are short-lived).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .records import FileEntry
+
+__all__ = ["KINDS", "Loaded", "MemoryPersistence", "Persistence", "SqlitePersistence"]
+
+# One table per record kind: (id, json).
+KINDS = ("vms", "filesystems", "mounts", "runs", "idempotency")
+
+
+@dataclass
+class Loaded:
+    """Everything read back at start: JSON rows per kind, and files per VM."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    files: dict[str, dict[str, FileEntry]] = field(default_factory=dict)
+
+
+class Persistence(Protocol):
+    def load(self) -> Loaded: ...
+    def put(self, kind: str, ident: str, data: dict[str, Any]) -> None: ...
+    def delete(self, kind: str, ident: str) -> None: ...
+    def put_files(self, vm_id: str, files: dict[str, FileEntry]) -> None: ...
+    def delete_files(self, vm_id: str) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryPersistence:
+    """Persistence that keeps nothing: the in-memory mode."""
+
+    def load(self) -> Loaded:
+        return Loaded()
+
+    def put(self, kind: str, ident: str, data: dict[str, Any]) -> None:
+        return None
+
+    def delete(self, kind: str, ident: str) -> None:
+        return None
+
+    def put_files(self, vm_id: str, files: dict[str, FileEntry]) -> None:
+        return None
+
+    def delete_files(self, vm_id: str) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def clear(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class SqlitePersistence:
+    """SQLite-backed persistence; one connection guarded by a lock (the store serialises writers)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit; transaction() groups the writes of one request.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for kind in KINDS:
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {kind} (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (vm_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,"
+            " mode INTEGER NOT NULL, secret INTEGER NOT NULL, PRIMARY KEY (vm_id, path))"
+        )
+
+    def load(self) -> Loaded:
+        loaded = Loaded()
+        with self._lock:
+            for kind in KINDS:
+                rows = self._db.execute(f"SELECT data FROM {kind}").fetchall()
+                loaded.rows[kind] = [json.loads(text) for (text,) in rows]
+            cursor = self._db.execute(
+                "SELECT f.vm_id, f.path, f.sha256, f.mode, f.secret, b.data FROM files f"
+                " JOIN blobs b ON b.sha256 = f.sha256"
+            )
+            for vm_id, path, sha, mode, secret, data in cursor:
+                loaded.files.setdefault(vm_id, {})[path] = FileEntry(
+                    bytes(data), sha, int(mode), bool(secret)
+                )
+        return loaded
+
+    def put(self, kind: str, ident: str, data: dict[str, Any]) -> None:
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO {kind} (id, data) VALUES (?, ?)", (ident, text))
+
+    def delete(self, kind: str, ident: str) -> None:
+        with self._lock:
+            self._db.execute(f"DELETE FROM {kind} WHERE id = ?", (ident,))
+
+    def put_files(self, vm_id: str, files: dict[str, FileEntry]) -> None:
+        if not files:
+            return
+        blobs = {entry.sha256: entry.data for entry in files.values()}
+        rows: Iterable[tuple[Any, ...]] = [
+            (vm_id, path, entry.sha256, entry.mode, int(entry.secret)) for path, entry in files.items()
+        ]
+        with self._lock, self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", blobs.items())
+            self._db.executemany(
+                "INSERT OR REPLACE INTO files (vm_id, path, sha256, mode, secret) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def delete_files(self, vm_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM files WHERE vm_id = ?", (vm_id,))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+
+    def clear(self) -> None:
+        with self._lock, self.transaction():
+            for table in (*KINDS, "files", "blobs"):
+                self._db.execute(f"DELETE FROM {table}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

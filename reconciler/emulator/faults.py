@@ -1,0 +1,169 @@
+"""Fault injection for reliability tests: latency, transient failures and ambiguous drops.
+
+The middleware is platform-neutral. A platform supplies a :class:`FaultTarget` that names the operation
+a request addresses (requests that address none, such as ``/_emulator/*``, pass through untouched) and
+renders an injected failure in its own error format.
+
+Per matched request, in order:
+
+1. count it in :class:`~reconciler.emulator.stats.OperationStats`;
+2. sleep the configured latency (per-operation value if set, else the global one);
+3. draw one uniform number ``u`` from the seeded generator: ``u < fail_rate`` answers a failure *without
+   doing the work* (429 ``rate_limited`` for a ``rate_limited_share`` of them, else 503 ``unavailable``,
+   both with ``Retry-After``); ``fail_rate <= u < fail_rate + ambiguous_rate`` *does the work* and then
+   drops the connection without sending a byte; otherwise the request is served normally.
+
+One draw per request keeps each rate exact on its own, and a fixed ``seed`` makes a sequential run
+reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import threading
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from .stats import OperationStats
+
+__all__ = ["FaultInjector", "FaultKind", "FaultPlan", "FaultTarget", "InjectedResponse"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class FaultKind(str, enum.Enum):
+    UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class InjectedResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    kind: FaultKind  # what was actually answered (a platform may downgrade a kind an operation lacks)
+
+
+class FaultTarget(Protocol):
+    def operation_for(self, method: str, path: str) -> str | None:
+        """The operation id a request addresses, or None when fault injection must not touch it."""
+
+    def injected_failure(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> InjectedResponse:
+        """The platform's rendering of an injected transient failure."""
+
+
+@dataclass
+class FaultPlan:
+    """Resolved fault configuration (operation names already canonical) plus the seeded generator."""
+
+    latency_seconds: float = 0.0
+    latency_by_op: Mapping[str, float] = field(default_factory=dict)  # seconds
+    fail_rate: float = 0.0
+    ambiguous_rate: float = 0.0
+    rate_limited_share: float = 0.5
+    retry_after_seconds: int = 1
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def reseed(self) -> None:
+        with self._lock:
+            self._rng = random.Random(self.seed)
+
+    def latency_for(self, operation: str) -> float:
+        return self.latency_by_op.get(operation, self.latency_seconds)
+
+    def decide(self) -> FaultKind | str | None:
+        """None (serve), ``"drop"`` (serve, then drop) or the FaultKind to answer instead of serving."""
+        if self.fail_rate <= 0 and self.ambiguous_rate <= 0:
+            return None
+        with self._lock:
+            u = self._rng.random()
+            if u < self.fail_rate:
+                limited = self._rng.random() < self.rate_limited_share
+                return FaultKind.RATE_LIMITED if limited else FaultKind.UNAVAILABLE
+        if u < self.fail_rate + self.ambiguous_rate:
+            return "drop"
+        return None
+
+
+class FaultInjector:
+    """ASGI middleware applying a :class:`FaultPlan`; it must be the outermost layer (see ``_drop``)."""
+
+    def __init__(self, app: ASGIApp, target: FaultTarget, plan: FaultPlan, stats: OperationStats) -> None:
+        self.app = app
+        self.target = target
+        self.plan = plan
+        self.stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        operation = self.target.operation_for(scope["method"], scope["path"])
+        if operation is None:
+            await self.app(scope, receive, send)
+            return
+        stats = self.stats
+        stats.count(operation, "requests")
+        delay = self.plan.latency_for(operation)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        decision = self.plan.decide()
+
+        if isinstance(decision, FaultKind):
+            injected = self.target.injected_failure(operation, decision, self.plan.retry_after_seconds)
+            stats.count(operation, f"injected_{injected.kind.value}")
+            stats.status(operation, injected.status)
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in injected.headers]
+            headers.append((b"content-length", str(len(injected.body)).encode()))
+            await send({"type": "http.response.start", "status": injected.status, "headers": headers})
+            await send({"type": "http.response.body", "body": injected.body})
+            return
+
+        if decision == "drop":
+
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+            stats.count(operation, "dropped")
+            await _drop(send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stats.status(operation, message["status"])
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+async def _drop(send: Send) -> None:
+    """Close the client connection without a response.
+
+    Under uvicorn, ``send`` is bound to the connection's request cycle, which holds the transport:
+    aborting it makes the client see "server disconnected without sending a response". In process (an
+    ASGI transport has no socket) the closest equivalent is raising the error an HTTP client would.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+        # Let the server notice the lost connection before the app returns, or it answers a 500.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
