@@ -8,13 +8,15 @@ Every iteration is sorted so that output is deterministic.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["CycleError", "Graph"]
 
 
 class _Orderable(Hashable, Protocol):
-    def __lt__(self, other: object, /) -> bool: ...
+    # ``Any``, not ``object``: ``str.__lt__`` only accepts ``str``, so an ``object`` parameter would make
+    # mypy reject ``Graph[str]`` (parameters are contravariant).
+    def __lt__(self, other: Any, /) -> bool: ...
 
 
 N = TypeVar("N", bound=_Orderable)

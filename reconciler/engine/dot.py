@@ -11,7 +11,7 @@ def _quote(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def to_dot(graph: Graph, name: str = "arkerctl") -> str:  # type: ignore[type-arg]
+def to_dot(graph: Graph, name: str = "arkerctl") -> str:
     lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;"]
     lines += [f"  {_quote(node)};" for node in graph.nodes]
     lines += [f"  {_quote(dependency)} -> {_quote(node)};" for node, dependency in graph.edges]

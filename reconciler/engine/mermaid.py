@@ -13,7 +13,7 @@ def _node_id(value: object) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", str(value))
 
 
-def to_mermaid(graph: Graph) -> str:  # type: ignore[type-arg]
+def to_mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
     lines += [f'  {_node_id(node)}["{node}"]' for node in graph.nodes]
     lines += [f"  {_node_id(dependency)} --> {_node_id(node)}" for node, dependency in graph.edges]

@@ -1,0 +1,207 @@
+"""Structured differences between two comparable values.
+
+We walk the values ourselves instead of using ``deepdiff``: the rules we need are few but specific
+(compare only the paths one side manages, whole-list changes, ``exact`` mappings, prefix-based
+ignore/force/sensitive matching, masking at the source), and expressing them as deepdiff options plus a
+translation of its ``root['a']['b']`` paths and per-index list reports would be longer, slower and harder
+to reason about than this one recursive function. Values are small JSON-like trees, so a direct walk is
+cheap; equal values short-circuit on canonical JSON before any walking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from reconciler.state.model import canonical_json
+
+from .model import MASK, Change, is_reserved_key
+from .paths import Part, covered, format_path, parse_paths, under
+
+__all__ = ["MASK", "diff_values", "mask_values", "project", "without_paths"]
+
+Path = tuple[Part, ...]
+
+
+class _Missing:
+    """Marks a key that one side does not have (distinct from an explicit ``None``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    # Stricter than ``==`` where JSON is: ``True == 1`` in Python, but ``true`` and ``1`` differ in a value.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping | list | tuple) or isinstance(b, Mapping | list | tuple):
+        return False
+    return bool(a == b)
+
+
+def _mask(value: Any, path: Path, sensitive: Sequence[Path]) -> Any:
+    """``value`` (found at ``path``) with every sensitive part replaced by ``"(sensitive)"``."""
+    if value is _MISSING or value is None:
+        return None
+    if covered(path, sensitive):
+        return MASK
+    if isinstance(value, Mapping):
+        # Rebuilt with sorted keys at every level, so display values are deterministic too.
+        return {k: _mask(value[k], (*path, k), sensitive) for k in sorted(value)}
+    if under(path, sensitive):
+        # A secret somewhere inside a list: we do not address list items by key, so hide the whole list.
+        return MASK
+    return value
+
+
+def mask_values(values: Mapping[str, Any] | None, sensitive: Iterable[str]) -> dict[str, Any] | None:
+    """A display copy of ``values`` with sensitive paths masked and reserved keys dropped."""
+    if values is None:
+        return None
+    paths = parse_paths(sensitive)
+    return {k: _mask(values[k], (k,), paths) for k in sorted(values) if not is_reserved_key(k)}
+
+
+def without_paths(values: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``values`` with the given paths (and everything below them) removed."""
+    parsed = parse_paths(paths)
+
+    def strip(value: Any, path: Path) -> Any:
+        if not isinstance(value, Mapping) or not under(path, parsed):
+            return value
+        return {k: strip(v, (*path, k)) for k, v in value.items() if not covered((*path, k), parsed)}
+
+    return {k: strip(v, (k,)) for k, v in values.items() if not covered((k,), parsed)}
+
+
+def project(
+    values: Mapping[str, Any], shape: Mapping[str, Any], *, exact: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``values`` restricted to the keys ``shape`` has, recursively through mappings on both sides.
+
+    Below an ``exact`` path the value is kept whole (the user owns all of that mapping).
+    """
+    exact_paths = parse_paths(exact)
+
+    def restrict(value: Mapping[str, Any], wanted: Mapping[str, Any], path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            sub = (*path, key)
+            if (not path and is_reserved_key(key)) or (key not in wanted and not covered(sub, exact_paths)):
+                continue
+            item, shape_item = value[key], wanted.get(key)
+            if (
+                isinstance(item, Mapping)
+                and isinstance(shape_item, Mapping)
+                and not covered(sub, exact_paths)
+            ):
+                out[key] = restrict(item, shape_item, sub)
+            else:
+                out[key] = item
+        return out
+
+    return restrict(values, shape, ())
+
+
+class _Walk:
+    def __init__(
+        self,
+        scope: Literal["before", "after"],
+        ignore: Sequence[Path],
+        force_new: Sequence[Path],
+        sensitive: Sequence[Path],
+        exact: Sequence[Path],
+    ) -> None:
+        self.scope_after = scope == "after"
+        self.ignore = ignore
+        self.force_new = force_new
+        self.sensitive = sensitive
+        self.exact = exact
+        self.changes: list[Change] = []
+
+    def emit(self, path: Path, before: Any, after: Any) -> None:
+        self.changes.append(
+            Change(
+                path=format_path(path),
+                before=_mask(before, path, self.sensitive),
+                after=_mask(after, path, self.sensitive),
+                forces_replacement=covered(path, self.force_new) or under(path, self.force_new),
+                sensitive=covered(path, self.sensitive) or under(path, self.sensitive),
+            )
+        )
+
+    def keys(self, path: Path, before: Any, after: Any) -> list[str]:
+        scoped = after if self.scope_after else before
+        keys = set(scoped) if isinstance(scoped, Mapping) else set()
+        if covered(path, self.exact):
+            # The user owns the whole mapping: what the other side has beyond it is a difference too.
+            other = before if self.scope_after else after
+            if isinstance(other, Mapping):
+                keys |= set(other)
+        if not path:
+            keys = {k for k in keys if not is_reserved_key(k)}
+        return sorted(keys)
+
+    def walk(self, path: Path, before: Any, after: Any) -> None:
+        if path and covered(path, self.ignore):
+            return
+        scoped = after if self.scope_after else before
+        if scoped is _MISSING:
+            # Only reachable through an ``exact`` mapping: the other side has a key we do not want.
+            self.emit(path, before, after)
+            return
+        b_map = isinstance(before, Mapping) or before is _MISSING
+        a_map = isinstance(after, Mapping) or after is _MISSING
+        if isinstance(scoped, Mapping) and b_map and a_map:
+            # Descend for leaf-level changes; a side that lacks the mapping is treated as empty.
+            for key in self.keys(path, before, after):
+                sub = (*path, key)
+                b = before.get(key, _MISSING) if isinstance(before, Mapping) else _MISSING
+                a = after.get(key, _MISSING) if isinstance(after, Mapping) else _MISSING
+                self.walk(sub, b, a)
+            return
+        if (before is _MISSING and after is None) or (after is _MISSING and before is None):
+            return  # an explicit null and an absent field mean the same in comparable values
+        if before is _MISSING or after is _MISSING or not _equal(before, after):
+            # Scalars, lists (already canonical, so compared whole) and type changes.
+            self.emit(path, before, after)
+
+
+def diff_values(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    scope: Literal["before", "after"] = "after",
+    ignore: Iterable[str] = (),
+    force_new: Iterable[str] = (),
+    sensitive: Iterable[str] = (),
+    exact: Iterable[str] = (),
+) -> tuple[Change, ...]:
+    """The changes that turn ``before`` into ``after``, sorted by path.
+
+    ``scope`` names the side whose paths are compared: with ``"after"`` (pending changes: live ->
+    desired) a field the desired values do not contain is unmanaged and never a difference; with
+    ``"before"`` (drift: last applied -> live) only what was recorded is compared. ``exact`` paths lift
+    that restriction for the keys of one mapping. ``ignore`` paths are skipped entirely; top-level
+    reserved ``__keys__`` are never compared.
+    """
+    if canonical_json(before) == canonical_json(after):
+        return ()
+    walker = _Walk(
+        scope,
+        ignore=parse_paths(ignore),
+        force_new=parse_paths(force_new),
+        sensitive=parse_paths(sensitive),
+        exact=parse_paths(exact),
+    )
+    walker.walk((), before, after)
+    return tuple(sorted(walker.changes, key=lambda c: c.path))

@@ -1,0 +1,417 @@
+"""``plan()``: desired configs + refreshed live objects + state -> a ``Plan``. Pure: no I/O, no clock.
+
+Per address (SPEC §2):
+
+* desired, not in state, nothing live       -> create
+* desired, not in state, a live object      -> conflict (no action; ``arkerctl import`` adopts it)
+* desired, in state, live object gone       -> create ("deleted outside arkerctl: will be recreated")
+* desired, in state, live object present    -> diff desired vs live: no-op / update / replace
+* in state, no longer desired               -> delete (prune)
+
+A replacement is forced by a changed ``force_new`` path, by ``--replace``, or by the replacement (or
+re-creation) of an address listed in ``replace_with``; walking addresses in dependency order makes one
+pass reach the fixed point. Its order follows ``lifecycle.create_before_destroy``, and, as in Terraform, a
+create-before-destroy replacement makes every replaced resource it depends on create-before-destroy too
+(otherwise the apply graph would need the dependency both gone and present at once).
+
+Conflicts do not stop the rest of the plan from being computed (dependents of a conflicting address are
+planned as if it were fine, so the user sees everything at once), but a plan with conflicts or errors is
+not applyable: ``Plan.is_applyable`` is false until the conflict is imported or renamed away.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.state.model import ResourceState, StateDocument
+
+from .action import Action
+from .dag import CycleError, Graph
+from .diff import diff_values, mask_values, project, without_paths
+from .fingerprint import compute_fingerprint
+from .model import (
+    Change,
+    Conflict,
+    Drift,
+    Lifecycle,
+    LiveResource,
+    Plan,
+    PlanOptions,
+    ResourceChange,
+    ResourceConfig,
+    recorded_lifecycle,
+    recorded_sensitive,
+    strip_reserved,
+)
+from .paths import Part, parse_path
+
+__all__ = ["REASON_DELETED_OUTSIDE", "REASON_GONE", "REASON_REPLACE_REQUESTED", "plan"]
+
+REASON_DELETED_OUTSIDE = "deleted outside arkerctl: will be recreated"
+REASON_GONE = "already deleted outside arkerctl: will be removed from state"
+REASON_REPLACE_REQUESTED = "replacement requested with --replace"
+_REASON_PRUNE = "no longer in the manifests"
+_REASON_DESTROY = "destroy requested"
+
+
+def plan(
+    desired: Sequence[ResourceConfig],
+    live: Mapping[str, LiveResource],
+    state: StateDocument | None,
+    options: PlanOptions = PlanOptions(),  # noqa: B008 - frozen value, safe as a default
+) -> Plan:
+    """Compute the plan. ``live`` is keyed by address as the provider's refresh resolved it."""
+    return _Planner(desired, live, state, options).run()
+
+
+@dataclass
+class _Pending:
+    address: str
+    kind: str
+    name: str
+    action: Action
+    reasons: list[str] = field(default_factory=list)
+    changes: tuple[Change, ...] = ()
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    live_id: str | None = None
+    replace_paths: tuple[str, ...] = ()
+
+    def freeze(self) -> ResourceChange:
+        return ResourceChange(
+            address=self.address,
+            kind=self.kind,
+            name=self.name,
+            action=self.action,
+            reason="; ".join(self.reasons) or None,
+            changes=self.changes,
+            before=self.before,
+            after=self.after,
+            live_id=self.live_id,
+            replace_paths=self.replace_paths,
+        )
+
+
+class _Planner:
+    def __init__(
+        self,
+        desired: Sequence[ResourceConfig],
+        live: Mapping[str, LiveResource],
+        state: StateDocument | None,
+        options: PlanOptions,
+    ) -> None:
+        self.live = live
+        self.state = state
+        self.options = options
+        self.errors: list[str] = []
+        self.configs: dict[str, ResourceConfig] = {}
+        for config in desired:
+            if config.address in self.configs:
+                self.errors.append(f"{config.address}: declared more than once")
+            self.configs[config.address] = config
+        self.recorded: dict[str, ResourceState] = dict(state.resources) if state is not None else {}
+        self.pending: dict[str, _Pending] = {}
+        self.conflicts: list[Conflict] = []
+        self._build_graphs()
+
+    # -- graphs ---------------------------------------------------------------------------------------
+
+    def _build_graphs(self) -> None:
+        # desired: edges of the manifests; recorded: edges as last applied; union: both (for "what does
+        # this old-or-new object relate to", e.g. destroy targeting and create_before_destroy inheritance).
+        self.desired_graph: Graph[str] = Graph(self.configs)
+        self.recorded_graph: Graph[str] = Graph(self.recorded)
+        self.union_graph: Graph[str] = Graph([*self.configs, *self.recorded])
+        for address, config in sorted(self.configs.items()):
+            for dep in config.dependencies:
+                if dep == address:
+                    self.errors.append(f"{address}: depends on itself")
+                elif dep not in self.configs:
+                    self.errors.append(f"{address}: depends on {dep}, which is not declared")
+                else:
+                    self.desired_graph.add_edge(address, dep)
+                    self.union_graph.add_edge(address, dep)
+        for address, resource in sorted(self.recorded.items()):
+            for dep in resource.dependencies:
+                if dep in self.recorded and dep != address:
+                    self.recorded_graph.add_edge(address, dep)
+                    self.union_graph.add_edge(address, dep)
+        try:
+            self.order = self.desired_graph.topological_order()
+        except CycleError as err:
+            self.errors.append(str(err))
+            self.order = self.desired_graph.nodes
+
+    # -- options --------------------------------------------------------------------------------------
+
+    def _resolve(self, flag: str, patterns: Iterable[str]) -> set[str]:
+        """Exact addresses; an address without a replica suffix also names all of its replicas."""
+        known = set(self.configs) | set(self.recorded)
+        found: set[str] = set()
+        for pattern in patterns:
+            if pattern in known:
+                found.add(pattern)
+                continue
+            replica = re.compile(re.escape(pattern) + r"-[0-9]+")
+            matches = {a for a in known if replica.fullmatch(a)}
+            if not matches:
+                self.errors.append(f"{flag} {pattern}: no such resource address")
+            found |= matches
+        return found
+
+    def _scope(self) -> set[str]:
+        opts = self.options
+        if opts.destroy:
+            universe = set(self.recorded)
+            if not opts.targets:
+                return universe
+            # Destroying a target takes what depends on it down first, as in Terraform.
+            scope: set[str] = set()
+            for target in self._resolve("--target", opts.targets):
+                scope |= {target} | self.union_graph.descendants(target)
+            return scope & universe
+        if not opts.targets:
+            return set(self.configs) | set(self.recorded)
+        scope = set()
+        for target in self._resolve("--target", opts.targets):
+            scope.add(target)
+            if target in self.configs:
+                scope |= self.desired_graph.ancestors(target)
+            else:
+                # A targeted prune also prunes what (as last applied) depended on it and is gone too.
+                scope |= {a for a in self.recorded_graph.descendants(target) if a not in self.configs}
+        return scope
+
+    # -- run ------------------------------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        opts = self.options
+        if opts.destroy and opts.refresh_only:
+            self.errors.append("--destroy and --refresh-only cannot be combined")
+        if opts.replace and (opts.destroy or opts.refresh_only):
+            self.errors.append("--replace cannot be combined with --destroy or --refresh-only")
+        scope = self._scope()
+        replace = self._resolve("--replace", opts.replace) if opts.replace else set()
+        for address in sorted(replace - scope):
+            if not (opts.destroy or opts.refresh_only):
+                self.errors.append(f"--replace {address}: outside the --target scope")
+
+        if opts.destroy:
+            for address in sorted(scope):
+                self._delete(address, _REASON_DESTROY)
+        elif not opts.refresh_only:
+            for address in self.order:
+                if address in scope:
+                    self._desired(address, address in replace)
+            for address in sorted(scope - set(self.configs)):
+                self._delete(address, _REASON_PRUNE)
+            self._inherit_create_before_destroy()
+        self._check_prevent_destroy()
+
+        return Plan(
+            resource_changes=tuple(self.pending[a].freeze() for a in sorted(self.pending)),
+            drift=self._drift(scope),
+            conflicts=tuple(sorted(self.conflicts, key=lambda c: c.address)),
+            state_lineage=self.state.lineage if self.state is not None else None,
+            state_serial=self.state.serial if self.state is not None else None,
+            options=opts,
+            errors=tuple(self.errors),
+            scope=tuple(sorted(scope)),
+            fingerprint=compute_fingerprint(self.state, self.live, scope),
+        )
+
+    def _desired(self, address: str, replace_requested: bool) -> None:
+        config = self.configs[address]
+        recorded = self.recorded.get(address)
+        found = self.live.get(address)
+        if recorded is None:
+            if found is not None:
+                self.conflicts.append(
+                    Conflict(
+                        address=address,
+                        kind=config.kind,
+                        name=config.name,
+                        live_id=found.id,
+                        message=(
+                            f"a {config.kind} named {config.name!r} already exists (id {found.id}) but "
+                            "the state does not record it; arkerctl never adopts objects silently: run "
+                            f"`arkerctl import {address} {found.id}` to manage it, or choose another name"
+                        ),
+                    )
+                )
+                return
+            self._create(config, None)
+            return
+        if found is None:
+            self._create(config, REASON_DELETED_OUTSIDE)
+            return
+        if found.id != recorded.id:
+            self.errors.append(
+                f"{address}: the refreshed object has id {found.id} but the state records {recorded.id}"
+            )
+        lifecycle = config.lifecycle
+        changes = diff_values(
+            found.values,
+            config.values,
+            ignore=lifecycle.ignore_changes,
+            force_new=config.force_new,
+            sensitive=config.sensitive,
+            exact=config.exact,
+        )
+        reasons: list[str] = []
+        forced = tuple(c.path for c in changes if c.forces_replacement)
+        if forced:
+            reasons.append(f"{', '.join(forced)} {'forces' if len(forced) == 1 else 'force'} replacement")
+        if replace_requested:
+            reasons.append(REASON_REPLACE_REQUESTED)
+        for cause in config.replace_with:
+            upstream = self.pending.get(cause)
+            if upstream is not None and upstream.action.creates:
+                verb = "replaced" if upstream.action.is_replace else "recreated"
+                reasons.append(f"replaced because {cause} is {verb}")
+        if reasons:
+            action = Action.CREATE_DELETE if lifecycle.create_before_destroy else Action.DELETE_CREATE
+            after = config.values  # a new object is created from the whole config
+        else:
+            action = Action.UPDATE if changes else Action.NOOP
+            # ignore_changes paths are not written: after an update they keep their live value.
+            after = _keep_paths(config.values, found.values, lifecycle.ignore_changes)
+        before = project(found.values, config.values, exact=config.exact)
+        self.pending[address] = _Pending(
+            address=address,
+            kind=config.kind,
+            name=config.name,
+            action=action,
+            reasons=reasons,
+            changes=changes,
+            before=mask_values(before, config.sensitive),
+            after=mask_values(after, config.sensitive),
+            live_id=found.id,
+            replace_paths=forced,
+        )
+
+    def _create(self, config: ResourceConfig, reason: str | None) -> None:
+        # ignore_changes does not apply to creation: a new object gets the whole config.
+        changes = diff_values({}, config.values, sensitive=config.sensitive)
+        self.pending[config.address] = _Pending(
+            address=config.address,
+            kind=config.kind,
+            name=config.name,
+            action=Action.CREATE,
+            reasons=[reason] if reason else [],
+            changes=changes,
+            after=mask_values(config.values, config.sensitive),
+        )
+
+    def _delete(self, address: str, reason: str) -> None:
+        recorded = self.recorded[address]
+        found = self.live.get(address)
+        sensitive = self._sensitive(address)
+        last = strip_reserved(recorded.values)
+        before = project(found.values, last) if found is not None else last
+        self.pending[address] = _Pending(
+            address=address,
+            kind=recorded.kind,
+            name=recorded.name,
+            action=Action.DELETE,
+            reasons=[reason if found is not None else REASON_GONE],
+            changes=diff_values(before, {}, scope="before", sensitive=sensitive),
+            before=mask_values(before, sensitive),
+            live_id=found.id if found is not None else None,
+        )
+
+    # -- cross-resource rules -------------------------------------------------------------------------
+
+    def _inherit_create_before_destroy(self) -> None:
+        # Ancestors are transitive, so one pass over the replacements that are create-before-destroy by
+        # their own lifecycle reaches every replacement that must follow suit.
+        for address in sorted(self.pending):
+            if self.pending[address].action is not Action.CREATE_DELETE:
+                continue
+            for ancestor in sorted(self.union_graph.ancestors(address)):
+                upstream = self.pending.get(ancestor)
+                if upstream is not None and upstream.action is Action.DELETE_CREATE:
+                    upstream.action = Action.CREATE_DELETE
+                    upstream.reasons.append(f"create_before_destroy inherited from {address}")
+
+    def _lifecycle(self, address: str) -> Lifecycle:
+        config = self.configs.get(address)
+        if config is not None:
+            return config.lifecycle
+        recorded = self.recorded.get(address)
+        return recorded_lifecycle(recorded.values) if recorded is not None else Lifecycle()
+
+    def _sensitive(self, address: str) -> frozenset[str]:
+        config = self.configs.get(address)
+        recorded = self.recorded.get(address)
+        paths = config.sensitive if config is not None else frozenset()
+        return paths | (recorded_sensitive(recorded.values) if recorded is not None else frozenset())
+
+    def _check_prevent_destroy(self) -> None:
+        for address in sorted(self.pending):
+            pending = self.pending[address]
+            # Nothing to protect when the object is already gone.
+            if not pending.action.deletes or pending.live_id is None:
+                continue
+            if self._lifecycle(address).prevent_destroy:
+                verb = "replace" if pending.action.is_replace else "destroy"
+                why = f" ({'; '.join(pending.reasons)})" if pending.reasons else ""
+                self.errors.append(
+                    f"{address}: lifecycle.prevent_destroy is set, but this plan would {verb} it{why}"
+                )
+
+    def _drift(self, scope: set[str]) -> tuple[Drift, ...]:
+        drift: list[Drift] = []
+        for address in sorted(scope & set(self.recorded)):
+            recorded = self.recorded[address]
+            found = self.live.get(address)
+            if found is None:
+                drift.append(Drift(address=address, deleted=True))
+                continue
+            config = self.configs.get(address)
+            changes = diff_values(
+                strip_reserved(recorded.values),
+                found.values,
+                scope="before",
+                ignore=self._lifecycle(address).ignore_changes,
+                sensitive=self._sensitive(address),
+                exact=config.exact if config is not None else (),
+            )
+            if changes:
+                drift.append(Drift(address=address, changes=changes))
+        return tuple(drift)
+
+
+def _keep_paths(
+    desired: Mapping[str, Any], current: Mapping[str, Any], paths: Iterable[str]
+) -> dict[str, Any]:
+    """``desired`` with each of ``paths`` taken from ``current`` instead (dropped where it has none)."""
+    result = without_paths(desired, paths)
+    for text in paths:
+        parts = parse_path(text)
+        found, value = _lookup(current, parts)
+        if found:
+            _assign(result, parts, value)
+    return result
+
+
+def _lookup(values: Mapping[str, Any], parts: tuple[Part, ...]) -> tuple[bool, Any]:
+    node: Any = values
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _assign(values: dict[str, Any], parts: tuple[Part, ...], value: Any) -> None:
+    node = values
+    for part in parts[:-1]:
+        child = node.get(str(part))
+        child = dict(child) if isinstance(child, Mapping) else {}
+        node[str(part)] = child
+        node = child
+    node[str(parts[-1])] = value
