@@ -40,9 +40,10 @@ _MAX_SECONDS = 2_592_000
 
 
 def _shape(value: Any) -> str | None:
+    # Called on raw JSON when validating and on model instances when serialising.
     if isinstance(value, str):
         return "<verb>"
-    if isinstance(value, dict):
+    if isinstance(value, (dict, Body)):
         return "<object>"
     if isinstance(value, int) and not isinstance(value, bool):
         return "<port>"
@@ -130,7 +131,7 @@ class AuthToken(Body):
 
 
 def _auth_shape(value: Any) -> str | None:
-    return "<verb>" if isinstance(value, str) else "<object>" if isinstance(value, dict) else None
+    return "<verb>" if isinstance(value, str) else "<object>" if isinstance(value, (dict, Body)) else None
 
 
 RuleAuth = Annotated[
@@ -176,9 +177,12 @@ class LifecycleRule(Body):
 
 
 def _rule_kind(value: Any) -> str | None:
-    if not isinstance(value, dict):
+    if isinstance(value, Body):
+        kind = getattr(value, "type", None)
+    elif isinstance(value, dict):
+        kind = value.get("type")
+    else:
         return None
-    kind = value.get("type")
     if kind in ("outbound", "inbound"):
         return "<traffic>"
     if kind == "schedule":

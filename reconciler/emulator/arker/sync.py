@@ -84,6 +84,9 @@ class SyncPresignedWriteCommit(Body):
 
 
 def _entry_kind(value: Any) -> str | None:
+    if isinstance(value, Body):  # serialising a parsed entry
+        kinds = {SyncChunkWrite: "<chunk>", SyncPresignedWriteRequest: "<presign>"}
+        return kinds.get(type(value), "<commit>")
     if not isinstance(value, dict):
         return None
     if "content" in value:
@@ -107,9 +110,8 @@ class SyncWriteOperationRequest(Body):
 
 
 def _op(value: Any) -> str | None:
-    if isinstance(value, dict) and value.get("op") in ("read", "write", "manifest"):
-        return f"<{value['op']}>"
-    return None
+    op = getattr(value, "op", None) if isinstance(value, Body) else value.get("op") if isinstance(value, dict) else None
+    return f"<{op}>" if op in ("read", "write", "manifest") else None
 
 
 class SyncRequest(
