@@ -37,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -78,13 +78,14 @@ from .wire import (
     PolicyWriteRequest,
     Run,
     RunRequest,
+    SyncChunkWriteResult,
+    SyncCommitWriteResult,
     SyncFileError,
     SyncManifestResponse,
+    SyncPresignedWriteRequestResult,
     SyncReadInlineResponse,
     SyncReadPresignedResponse,
-    SyncWriteChunkResponse,
-    SyncWriteCommitResponse,
-    SyncWritePresignResponse,
+    SyncWriteResponse,
     Vm,
     WhoamiResponse,
 )
@@ -129,6 +130,8 @@ _GET_FILESYSTEM = Operation("getFilesystem", "GET", False, _S)
 _DELETE_FILESYSTEM = Operation("deleteFilesystem", "DELETE", False, _S)
 _CREATE_RUN = Operation("createRun", "POST", False, _U)  # SAFE when an Idempotency-Key is given
 _GET_RUN = Operation("getRun", "GET", False, _S)
+
+ResultT = TypeVar("ResultT", SyncChunkWriteResult, SyncPresignedWriteRequestResult, SyncCommitWriteResult)
 
 _SYNC_READ = TypeAdapter(Union[SyncReadInlineResponse, SyncReadPresignedResponse])  # noqa: UP007
 
@@ -694,18 +697,18 @@ class ArkerClient:
             reply = await self._call(
                 _SYNC, f"{_vm_path(vm_id)}/sync", body={"op": "write", "writes": pending}
             )
-            answer = self._core.parse(SyncWriteChunkResponse, reply)
-            self._check_count(len(answer.results), len(pending), reply)
             failed: list[dict[str, Any]] = []
             first_error: ArkerAPIError | None = None
-            for entry, result in zip(pending, answer.results, strict=True):
-                if result.error is not None:
-                    error = self._file_error(result.error, entry["path"], reply)
+            for entry, outcome in zip(pending, self._write_results(reply, len(pending)), strict=True):
+                if isinstance(outcome, SyncFileError):
+                    error = self._file_error(outcome, entry["path"], reply)
                     failed.append(entry)
                     first_error = first_error or error
                     if not _transient(error):
                         raise error
-                elif final and not (result.complete and result.written):
+                    continue
+                result = self._result(SyncChunkWriteResult, outcome, reply)
+                if final and not (result.complete and result.written):
                     raise ArkerProtocolError(
                         f"file {entry['path']} was not committed after its last chunk "
                         f"(received {result.received_bytes} of {result.size} bytes)",
@@ -730,14 +733,13 @@ class ArkerClient:
             reply = await self._call(_SYNC, sync_path, body={"op": "write", "writes": [request]})
         except UnsupportedOperation:
             return False
-        answer = self._core.parse(SyncWritePresignResponse, reply)
-        self._check_count(len(answer.results), 1, reply)
-        slot = answer.results[0]
-        if slot.error is not None:
-            error = self._file_error(slot.error, path, reply)
+        (outcome,) = self._write_results(reply, 1)
+        if isinstance(outcome, SyncFileError):
+            error = self._file_error(outcome, path, reply)
             if isinstance(error, UnsupportedOperation):
                 return False
             raise error
+        slot = self._result(SyncPresignedWriteRequestResult, outcome, reply)
         if slot.method.upper() not in ("PUT", "POST"):
             raise ArkerProtocolError(
                 f"presigned upload uses unsupported method {slot.method}", path=reply.path
@@ -755,21 +757,49 @@ class ArkerClient:
         )
         commit = {"path": path, "size": len(data), "upload_id": slot.upload_id, "sha256": _sha256(data)}
         reply = await self._call(_SYNC, sync_path, body={"op": "write", "writes": [commit]})
-        done = self._core.parse(SyncWriteCommitResponse, reply)
-        self._check_count(len(done.results), 1, reply)
-        result = done.results[0]
-        if result.error is not None:
-            raise self._file_error(result.error, path, reply)
+        (outcome,) = self._write_results(reply, 1)
+        if isinstance(outcome, SyncFileError):
+            raise self._file_error(outcome, path, reply)
+        result = self._result(SyncCommitWriteResult, outcome, reply)
         if not (result.complete and result.written):
             raise ArkerProtocolError(f"file {path} was not committed", method="POST", path=reply.path)
         return True
 
-    @staticmethod
-    def _check_count(got: int, sent: int, reply: Reply) -> None:
-        if got != sent:
+    def _write_results(self, reply: Reply, sent: int) -> list[dict[str, Any] | SyncFileError]:
+        """One item per entry sent: its per-file error, or the raw result for ``_result`` to validate."""
+        answer = self._core.parse(SyncWriteResponse, reply)
+        if len(answer.results) != sent:
             raise ArkerProtocolError(
-                f"sync write answered {got} results for {sent} entries", method="POST", path=reply.path
+                f"sync write answered {len(answer.results)} results for {sent} entries",
+                method="POST",
+                path=reply.path,
             )
+        outcomes: list[dict[str, Any] | SyncFileError] = []
+        for raw in answer.results:
+            error = raw.get("error")
+            if error is None:
+                outcomes.append(raw)
+                continue
+            try:
+                outcomes.append(SyncFileError.model_validate(error, strict=True))
+            except ValidationError as exc:
+                raise ArkerProtocolError(
+                    f"sync write error does not match the contract: {describe_validation_error(exc)}",
+                    method="POST",
+                    path=reply.path,
+                ) from None
+        return outcomes
+
+    @staticmethod
+    def _result(model: type[ResultT], raw: dict[str, Any], reply: Reply) -> ResultT:
+        try:
+            return model.model_validate(raw, strict=True)
+        except ValidationError as exc:
+            raise ArkerProtocolError(
+                f"sync write result does not match {model.__name__}: {describe_validation_error(exc)}",
+                method="POST",
+                path=reply.path,
+            ) from None
 
     def _file_error(self, error: SyncFileError, file_path: str, reply: Reply) -> ArkerAPIError:
         cls = ERROR_CLASSES.get(error.code, UnknownAPIError)

@@ -65,9 +65,7 @@ __all__ = [
     "SyncPresignedWriteRequestResult",
     "SyncReadInlineResponse",
     "SyncReadPresignedResponse",
-    "SyncWriteChunkResponse",
-    "SyncWriteCommitResponse",
-    "SyncWritePresignResponse",
+    "SyncWriteResponse",
     "Vm",
     "VmNetwork",
     "VmPolicies",
@@ -443,22 +441,13 @@ class SyncCommitWriteResult(_Response):
     error: SyncFileError | None = None
 
 
-class SyncWriteChunkResponse(_Response):
+class SyncWriteResponse(_Response):
+    """The envelope of a write answer. Each result is read separately (as the entry sent demands): a
+    result carrying an ``error`` may lack the fields of its success shape."""
+
     ok: bool
     op: Literal["write"]
-    results: tuple[SyncChunkWriteResult, ...]
-
-
-class SyncWritePresignResponse(_Response):
-    ok: bool
-    op: Literal["write"]
-    results: tuple[SyncPresignedWriteRequestResult, ...]
-
-
-class SyncWriteCommitResponse(_Response):
-    ok: bool
-    op: Literal["write"]
-    results: tuple[SyncCommitWriteResult, ...]
+    results: tuple[JsonObject, ...]
 
 
 class ManifestEntry(_Response):
