@@ -110,7 +110,10 @@ class SyncWriteOperationRequest(Body):
 
 
 def _op(value: Any) -> str | None:
-    op = getattr(value, "op", None) if isinstance(value, Body) else value.get("op") if isinstance(value, dict) else None
+    if isinstance(value, Body):
+        op = getattr(value, "op", None)
+    else:
+        op = value.get("op") if isinstance(value, dict) else None
     return f"<{op}>" if op in ("read", "write", "manifest") else None
 
 
