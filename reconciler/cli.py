@@ -76,7 +76,35 @@ def emulator(
     seed: int | None,
 ) -> None:
     """Serve an Arker-compatible API on loopback for demos and tests."""
-    raise click.ClickException("emulator: not implemented yet")
+    # Imported here so that other commands do not pay for Starlette/uvicorn at start-up.
+    from pydantic import ValidationError
+
+    from .emulator import EmulatorSettings, serve
+    from .emulator.arker import canonical_operation
+
+    try:
+        settings = EmulatorSettings.from_cli(
+            host=host,
+            port=port,
+            db=db,
+            api_keys=api_keys,
+            latency=latency,
+            latency_ops=latency_ops,
+            fail_rate=fail_rate,
+            ambiguous_rate=ambiguous_rate,
+            seed=seed,
+        )
+        for name, _ in settings.latency_ops:
+            canonical_operation(name)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(problems) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        serve(settings)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover
