@@ -97,7 +97,10 @@ def emulator(
         for name, _ in settings.latency_ops:
             canonical_operation(name)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
         raise click.ClickException(problems) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
