@@ -7,6 +7,7 @@ status, duration and attempt number.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -103,6 +104,12 @@ def _envelope_fields(content: bytes) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
+async def _close_quietly(response: httpx.Response) -> None:
+    # Closing a stream that already broke can raise again; the first failure is the one reported.
+    with contextlib.suppress(Exception):
+        await response.aclose()
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -191,9 +198,10 @@ class HttpCore:
                 raise ArkerConnectionLost(
                     self._reason(exc), method=method, path=log_path, ambiguous=ambiguous
                 ) from None
-            except (OSError, RuntimeError, ValueError) as exc:
-                # A transport (ASGI app, custom transport) failing outside httpx's own error types: from
-                # our side of the wire this is a lost exchange like any other.
+            except Exception as exc:
+                # A transport (an ASGI app, a custom transport) failing outside httpx's own error types:
+                # from our side of the wire this is a lost exchange like any other. The type is kept in
+                # the message so a bug there stays diagnosable.
                 status = type(exc).__name__
                 raise ArkerConnectionLost(
                     f"transport failed: {type(exc).__name__}",
@@ -212,8 +220,17 @@ class HttpCore:
                 raise ArkerConnectionLost(
                     self._reason(exc), method=method, path=log_path, ambiguous=ambiguous
                 ) from None
+            except ArkerError:
+                raise
+            except Exception as exc:
+                raise ArkerConnectionLost(
+                    f"transport failed: {type(exc).__name__}",
+                    method=method,
+                    path=log_path,
+                    ambiguous=ambiguous,
+                ) from None
             finally:
-                await response.aclose()
+                await _close_quietly(response)
             return Reply(response.status_code, body, response.headers, method, log_path)
         finally:
             logger.debug(
