@@ -34,12 +34,48 @@ def main() -> None:
 # --- validate / graph: owned by the manifest work (issue 2) -------------------------------------------
 
 
+def _parse_vars(variables: Sequence[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in variables:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.ClickException(f"--var expects NAME=VALUE, got '{name}'")
+        parsed[name] = value
+    return parsed
+
+
+def _echo_diagnostics(diagnostics: Sequence[object]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--var", "variables", multiple=True, metavar="K=V", help="Override a Stack var.")
 def validate(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
-    """Check manifests: schema, references, cycles, file sources. No network."""
-    raise click.ClickException("validate: not implemented yet")
+    """Check manifests: schema, references, cycles, file sources. No network.
+
+    A folder holding a Stack document is its own stack: each stack under PATH is checked separately.
+    Unset ${env:...} variables are warnings here (plan and apply need them).
+    """
+    from .manifest import ManifestError, discover_stacks, load_stack
+
+    overrides = _parse_vars(variables)
+    errors = 0
+    for stack in discover_stacks(_paths(paths)):
+        try:
+            state = load_stack(stack.files, root=stack.root, variables=overrides, missing_env="warn")
+        except ManifestError as exc:
+            _echo_diagnostics(exc.warnings)
+            _echo_diagnostics(exc.diagnostics)
+            errors += len(exc.diagnostics)
+            continue
+        _echo_diagnostics(state.warnings)
+        count = len(state.resources())
+        click.echo(f"{stack.root}: ok (stack '{state.stack.name}', {count} resource{'' if count == 1 else 's'})")
+    if errors:
+        click.echo(f"{errors} error{'' if errors == 1 else 's'}", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 @main.command()
@@ -47,8 +83,25 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
 @click.option("-o", "--output", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
 @click.option("--var", "variables", multiple=True, metavar="K=V", help="Override a Stack var.")
 def graph(paths: tuple[str, ...], output: str, variables: tuple[str, ...]) -> None:
-    """Print the dependency graph of the manifests."""
-    raise click.ClickException("graph: not implemented yet")
+    """Print the dependency graph of the manifests (edges point from a dependency to its dependents)."""
+    from .engine.dot import to_dot
+    from .engine.mermaid import to_mermaid
+    from .manifest import ManifestError, discover_stacks, load_stack
+
+    overrides = _parse_vars(variables)
+    stacks = discover_stacks(_paths(paths))
+    if len(stacks) > 1:
+        roots = ", ".join(str(s.root) for s in stacks)
+        raise click.ClickException(f"PATH holds {len(stacks)} stacks ({roots}): graph one stack at a time")
+    try:
+        state = load_stack(stacks[0].files, root=stacks[0].root, variables=overrides, missing_env="warn")
+    except ManifestError as exc:
+        _echo_diagnostics(exc.warnings)
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_ERROR)
+    _echo_diagnostics(state.warnings)
+    dependencies = state.graph()
+    click.echo(to_dot(dependencies, state.stack.name) if output == "dot" else to_mermaid(dependencies), nl=False)
 
 
 # --- emulator: owned by the emulator work (issue 3) ---------------------------------------------------
