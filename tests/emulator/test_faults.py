@@ -42,7 +42,7 @@ async def _statuses(client: httpx.AsyncClient, count: int) -> list[int]:
 
 @pytest.mark.parametrize("faulty", [{"fail_rate": 0.3, "seed": 11}], indirect=True)
 async def test_fail_rate_is_honoured(faulty: tuple[EmulatorApp, httpx.AsyncClient]) -> None:
-    app, client = faulty
+    _, client = faulty
     outcomes = Counter(await _statuses(client, N))
     failed = outcomes[429] + outcomes[503]
     assert set(outcomes) <= {200, 429, 503}
