@@ -1,0 +1,171 @@
+"""The on-disk text of a state document, and reading it back with errors that name the file.
+
+Format: UTF-8 JSON, 2-space indent, the document's scalar fields first (model order), then ``resources``
+sorted by address; inside each resource, model field order with every mapping of ``values`` sorted by key.
+It is the same JSON value as ``StateDocument.to_json()`` (only the key order of fixed model fields and the
+ASCII escaping differ) and equal documents always give identical bytes.
+
+Speed: the engine stores the whole document after every completed operation, so encoding must not be
+proportional to the document for each write. ``StateEncoder`` renders each ``ResourceState`` once and reuses
+that text while the same (immutable) object stays in the document; only the resources an operation replaced
+are rendered again. This relies on the model contract that a ``ResourceState`` is never mutated in place
+(its ``values`` dict included): change a resource by building a new one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import StateCorruptError
+from .model import STATE_FORMAT_VERSION, ResourceState, StateDocument
+
+__all__ = ["StateEncoder", "decode_state", "encode_state"]
+
+_NESTED_INDENT = "\n    "  # a resource's text sits two levels deep: document -> resources -> address
+
+
+def _sorted_json(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted (as JSON object keys, i.e. as strings)."""
+    if isinstance(value, Mapping):
+        return {key: _sorted_json(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [_sorted_json(item) for item in value]
+    return value
+
+
+def _json_key(key: str) -> str:
+    # Addresses are plain ASCII (kind.name): skip the encoder's overhead, which is a fifth of a cold encode.
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return f'"{key}"'
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _render_entry(address: str, resource: ResourceState, *, canonical: bool) -> bytes:
+    """``resource`` as a member of the ``resources`` object: comma, newline, indent, key, value.
+
+    The leading comma is sliced off (without copying) for the first member.
+    """
+    if not canonical:
+        resource = resource.model_copy(update={"values": _sorted_json(resource.values)})
+    text = resource.model_dump_json(indent=2).replace("\n", _NESTED_INDENT)
+    return f",{_NESTED_INDENT}{_json_key(address)}: {text}".encode()
+
+
+class StateEncoder:
+    """Encodes documents, reusing the text of resources it has already seen (see module doc)."""
+
+    def __init__(self) -> None:
+        # id(resource) -> (resource, address, encoded member). The resource is kept so that its id cannot
+        # be reused by another object meanwhile. A member of None marks a resource read back from our own
+        # file: already canonical, rendered without sorting when first needed.
+        self._cache: dict[int, tuple[ResourceState, str, bytes | None]] = {}
+
+    def trust(self, doc: StateDocument) -> None:
+        """Remember that ``doc`` came from a file we wrote, so its resources need no key sorting."""
+        for address, resource in doc.resources.items():
+            self._cache.setdefault(id(resource), (resource, address, None))
+
+    def encode(self, doc: StateDocument) -> bytes:
+        return b"".join(self.encode_chunks(doc))
+
+    def encode_chunks(self, doc: StateDocument) -> list[bytes | memoryview]:
+        """The encoding as pieces to write in order (``os.writev``), sparing a copy of the whole text."""
+        cache = self._cache
+        kept: dict[int, tuple[ResourceState, str, bytes | None]] = {}
+        members: list[bytes | memoryview] = []
+        resources = doc.resources
+        for address in sorted(resources):
+            resource = resources[address]
+            key = id(resource)
+            hit = cache.get(key)
+            if hit is not None and hit[0] is resource and hit[1] == address:
+                member = hit[2]
+                if member is None:
+                    member = _render_entry(address, resource, canonical=True)
+                    hit = (resource, address, member)
+            else:
+                member = _render_entry(address, resource, canonical=False)
+                hit = (resource, address, member)
+            # Reusing the cached tuple keeps a warm encode nearly allocation-free (and the GC quiet).
+            kept[key] = hit
+            members.append(member)
+        # Only the current document's resources stay cached: memory follows the state's size.
+        self._cache = kept
+        head = doc.model_dump_json(indent=2, exclude={"resources"})
+        head = head[: head.rindex("}")].rstrip()
+        separator = "," if head != "{" else ""
+        if not members:
+            return [f'{head}{separator}\n  "resources": {{}}\n}}\n'.encode()]
+        members[0] = memoryview(members[0])[1:]  # no comma before the first member
+        opening = f'{head}{separator}\n  "resources": {{'.encode()
+        return [opening, *members, b"\n  }\n}\n"]
+
+
+def encode_state(doc: StateDocument) -> bytes:
+    """One-off encoding (no reuse across calls)."""
+    return StateEncoder().encode(doc)
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "(document)"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _diagnose(data: bytes, path: Path | str, exc: ValidationError, hint: str) -> StateCorruptError:
+    """Explain why a file failed validation, from the most to the least fundamental problem."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return StateCorruptError(path, "it is not UTF-8 text", hint=hint)
+    except json.JSONDecodeError as err:
+        return StateCorruptError(
+            path, f"it is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})", hint=hint
+        )
+    if not isinstance(raw, dict):
+        return StateCorruptError(path, "it is not a JSON object", hint=hint)
+    version = raw.get("version")
+    if version != STATE_FORMAT_VERSION and version is not None:
+        return _version_error(path, version, hint)
+    return StateCorruptError(path, f"it does not match the state format: {_first_errors(exc)}", hint=hint)
+
+
+def _version_error(path: Path | str, version: object, hint: str) -> StateCorruptError:
+    if isinstance(version, int) and not isinstance(version, bool) and version > STATE_FORMAT_VERSION:
+        reason = (
+            f"it was written by a newer arkerctl (state format version {version}; this arkerctl reads "
+            f"version {STATE_FORMAT_VERSION}). Upgrade arkerctl"
+        )
+    else:
+        reason = (
+            f"unknown state format version {version!r} (this arkerctl reads version {STATE_FORMAT_VERSION})"
+        )
+    return StateCorruptError(path, reason, hint=hint)
+
+
+def decode_state(data: bytes, path: Path | str, *, hint: str = "") -> StateDocument:
+    """Parse stored bytes; any problem is a ``StateCorruptError`` naming ``path`` (never an empty state)."""
+    if not data.strip():
+        raise StateCorruptError(path, "the file is empty", hint=hint)
+    try:
+        doc = StateDocument.model_validate_json(data)
+    except ValidationError as exc:
+        raise _diagnose(data, path, exc, hint) from None
+    if doc.version != STATE_FORMAT_VERSION:
+        raise _version_error(path, doc.version, hint)
+    for address, resource in doc.resources.items():
+        if resource.address != address:
+            raise StateCorruptError(
+                path, f"resources[{address!r}] holds the resource of address {resource.address!r}", hint=hint
+            )
+    return doc
