@@ -104,6 +104,7 @@ CHUNK_SIZE = 4 * 1024 * 1024  # raw bytes per sync write chunk
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024
 DEFAULT_PRESIGNED_MIN_BYTES = 64 * 1024 * 1024
+_MAX_BATCH_FILES = 256  # small files per write request: keeps one request's JSON and result list modest
 _USER_AGENT = "arkerctl/0.1 (python-httpx)"
 
 _S, _U = Replay.SAFE, Replay.UNSAFE
@@ -623,7 +624,7 @@ class ArkerClient:
     ) -> tuple[WrittenFile, ...]:
         """Write whole files into the VM, in path order, each verified by sha256.
 
-        Small files share requests (up to ``CHUNK_SIZE`` raw bytes per request); a larger file goes in
+        Small files share requests (up to ``CHUNK_SIZE`` raw bytes, 256 files); a larger file goes in
         ``CHUNK_SIZE`` chunks that share one ``upload_id``; files of ``presigned_min_bytes`` or more use the
         presigned upload + commit path (falling back to chunks where the API does not support it).
         ``secret`` marks contents as secret (``is_secret``) for all files or the named paths. A per-file
@@ -643,7 +644,7 @@ class ArkerClient:
                 await self._write_chunked(vm_id, path, data, path in secret_paths)
                 written.append(WrittenFile(path, len(data), _sha256(data)))
                 continue
-            if batch and batch_bytes + len(data) > CHUNK_SIZE:
+            if batch and (batch_bytes + len(data) > CHUNK_SIZE or len(batch) >= _MAX_BATCH_FILES):
                 written.extend(await self._write_batch(vm_id, batch, secret_paths))
                 batch, batch_bytes = [], 0
             batch.append((path, data))

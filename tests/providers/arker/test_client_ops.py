@@ -338,3 +338,13 @@ def test_regions_and_whoami_parse() -> None:
         assert (await client.whoami()).org_name == "O"
 
     run(fake, go)
+
+
+def test_one_client_serves_many_concurrent_operations() -> None:
+    fake = FakeArker().on("GET", "/api/v1/vms/vm_01", httpx.Response(200, json=vm_json()))
+
+    async def go(client: ArkerClient) -> int:
+        results = await asyncio.gather(*(client.get_vm("vm_01") for _ in range(64)))
+        return len({vm.vm_id for vm in results}) + client.stats.calls["getVm"]
+
+    assert run(fake, go) == 1 + 64

@@ -412,3 +412,11 @@ def test_unsupported_sync_is_typed() -> None:
 
     with pytest.raises(UnsupportedOperation):
         asyncio.run(go())
+
+
+def test_many_tiny_files_are_batched_in_bounded_requests() -> None:
+    vm = FakeVmFiles()
+    files = {f"/cfg/{i:04d}": str(i).encode() for i in range(600)}
+    run(vm, lambda c: c.sync_write("vm_01", files))
+    assert vm.files == files
+    assert vm.entries_per_request == [256, 256, 88]
