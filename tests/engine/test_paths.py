@@ -2,7 +2,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.engine.paths import PathError, covered, covers, format_path, parse_path, parse_paths, under
+from reconciler.engine.paths import (
+    PathError,
+    PathSet,
+    covered,
+    covers,
+    format_path,
+    parse_path,
+    parse_paths,
+    under,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +70,16 @@ def test_prefix_matching() -> None:
 
 def test_parse_paths_sorts_and_deduplicates() -> None:
     assert parse_paths(["b", "a.c", "b", 'a["c"]']) == (("a", "c"), ("b",))
+
+
+@given(
+    st.lists(st.lists(st.sampled_from("abc"), min_size=1, max_size=3).map(tuple), max_size=4),
+    st.lists(st.sampled_from("abc"), max_size=4).map(tuple),
+)
+def test_path_set_agrees_with_the_plain_functions(
+    members: list[tuple[str, ...]], path: tuple[str, ...]
+) -> None:
+    paths = PathSet(members)
+    assert paths.covers(path) == covered(path, members)
+    assert paths.below(path) == under(path, members)
+    assert bool(paths) == bool(members)
