@@ -7,6 +7,7 @@ generated from ``ManifestDocument``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -75,9 +76,12 @@ IGNORABLE_PATHS = (
 )
 
 
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*\Z")
+
+
 def _int_from_text(value: Any) -> Any:
     # Interpolation yields text: `replicas: ${var:n}` must still be a number. Booleans stay rejected.
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER.match(value):
         return int(value)
     return value
 
@@ -92,12 +96,28 @@ def _check(function: Any) -> Any:
     return AfterValidator(function)
 
 
-# Constraints go before the text coercion so they stay plain JSON Schema keywords (minimum, maximum).
-Port = Annotated[StrictInt, Field(ge=1, le=65535), BeforeValidator(_int_from_text)]
-Vcpu = Annotated[StrictInt, Field(ge=1, le=255), BeforeValidator(_int_from_text)]
-Mebibytes = Annotated[StrictInt, Field(ge=1), BeforeValidator(_int_from_text)]
-Replicas = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS), BeforeValidator(_int_from_text)]
-Bool = Annotated[StrictBool, BeforeValidator(_bool_from_text)]
+# Interpolation yields text, so editors must accept `replicas: ${var:n}` where a number goes.
+_INTERPOLATED = {"type": "string", "pattern": r"^\$\{(var|env):[A-Za-z_][A-Za-z0-9_]*\}$"}
+
+
+def _number_schema(**constraints: int) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "integer", **constraints}, _INTERPOLATED]})
+
+
+Port = Annotated[
+    StrictInt, Field(ge=1, le=65535), BeforeValidator(_int_from_text), _number_schema(minimum=1, maximum=65535)
+]
+Vcpu = Annotated[StrictInt, Field(ge=1, le=255), BeforeValidator(_int_from_text), _number_schema(minimum=1, maximum=255)]
+Mebibytes = Annotated[StrictInt, Field(ge=1), BeforeValidator(_int_from_text), _number_schema(minimum=1)]
+Replicas = Annotated[
+    StrictInt,
+    Field(ge=0, le=MAX_REPLICAS),
+    BeforeValidator(_int_from_text),
+    _number_schema(minimum=0, maximum=MAX_REPLICAS),
+]
+Bool = Annotated[
+    StrictBool, BeforeValidator(_bool_from_text), WithJsonSchema({"anyOf": [{"type": "boolean"}, _INTERPOLATED]})
+]
 Name = Annotated[
     str,
     _check(checks.check_name),

@@ -29,22 +29,32 @@ def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Di
         return None, [Diagnostic.at(where, "missing required key 'kind'", f"one of {', '.join(KINDS)}")]
     model = DOCUMENT_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        shown = f"'{kind}'" if isinstance(kind, str) else _describe(kind)
+        message = f"unknown kind '{kind}'" if isinstance(kind, str) else f"kind must be a string, got {_describe(kind)}"
         hint = checks.did_you_mean(kind, KINDS) if isinstance(kind, str) else None
-        return None, [
-            Diagnostic.at(
-                doc.source.locate(("kind",)), f"unknown kind {shown}", hint or f"one of {', '.join(KINDS)}"
-            )
-        ]
+        return None, [Diagnostic.at(doc.source.locate(("kind",)), message, hint or f"one of {', '.join(KINDS)}")]
     try:
         return model.model_validate(value), []
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # `metdata:` gives "unknown key 'metdata' (did you mean 'metadata'?)": "missing 'metadata'" adds nothing.
+        suggested = {
+            (tuple(e["loc"][:-1]), (_known_hint(model, e) or "")) for e in errors if e["type"] == "extra_forbidden"
+        }
         diagnostics = []
-        for error in exc.errors(include_url=False):
+        for error in errors:
+            if error["type"] == "missing" and (tuple(error["loc"][:-1]), str(error["loc"][-1])) in suggested:
+                continue
             diagnostic = _diagnostic(doc, model, error)
             if diagnostic is not None:
                 diagnostics.append(diagnostic)
         return None, diagnostics
+
+
+def _known_hint(model: type[BaseModel], error: ErrorDetails) -> str | None:
+    loc = tuple(error["loc"])
+    options = _known_keys(model, loc[:-1])
+    hint = checks.did_you_mean(str(loc[-1]), options)
+    return hint[len("did you mean '") : -2] if hint else None
 
 
 def _describe(value: Any) -> str:
@@ -117,6 +127,8 @@ def _diagnostic(doc: ConvertedDocument, model: type[BaseModel], error: ErrorDeta
         op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()), "?")
         message = f"must be {op} {limit}, got {'a value' if secret else value}"
+    elif kind == "too_short" and isinstance(value, list) and len(value) >= ctx.get("min_length", 0):
+        return None  # pydantic counts only the valid items: the invalid ones have their own errors
     elif kind in ("too_short", "string_too_short"):
         message = "must not be empty" if ctx.get("min_length") == 1 else _lower(error["msg"])
     elif kind in ("too_long", "string_too_long"):
