@@ -47,8 +47,9 @@ def start_time(pid: int) -> int | None:
 
 
 def pid_exists(pid: int) -> bool:
-    if pid <= 0:
+    if pid <= 0 or os.name == "nt":
         # 0 and negatives address process groups in kill(2): never a valid holder, never "gone" either.
+        # On Windows os.kill(pid, 0) would send CTRL_C_EVENT: we cannot tell, so the answer is "alive".
         return True
     try:
         os.kill(pid, 0)

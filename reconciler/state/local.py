@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import threading
 import time
@@ -300,9 +301,11 @@ class LocalStateBackend:
                 st = os.fstat(handle.fileno())
                 data = handle.read()
         except FileNotFoundError:
+            if os.path.islink(self._lock_path):  # O_EXCL fails on it, so it would block forever
+                return _Unreadable("it is a dangling symbolic link", math.inf)
             return None
         except OSError as exc:
-            return _Unreadable(f"it cannot be read ({exc.strerror})", 0.0)
+            return _Unreadable(f"it cannot be read ({exc.strerror})", math.inf)
         try:
             return LockInfo.model_validate_json(data)
         except ValidationError:
@@ -356,6 +359,7 @@ class LocalStateBackend:
         deadline = started + timeout
         delay = _POLL_FIRST
         taken_over: LockInfo | None = None
+        unreadable_since: float | None = None
         while True:
             if self._try_create_lock(payload):
                 return LocalLock(self, mine, taken_over=taken_over)
@@ -363,11 +367,15 @@ class LocalStateBackend:
             if holder is None:
                 continue  # released between our attempt and the read: try again at once
             if isinstance(holder, _Unreadable):
-                # Being written right now (or left empty by a crash): give it the grace period.
-                if holder.age >= _LOCK_WRITE_GRACE:
+                # Being written right now (or left empty by a crash): give it the grace period, measured
+                # on our clock too in case the file's mtime comes from a skewed (network) clock.
+                now = time.monotonic()
+                unreadable_since = now if unreadable_since is None else unreadable_since
+                if holder.age >= _LOCK_WRITE_GRACE or now - unreadable_since >= _LOCK_WRITE_GRACE:
                     raise LockCorruptError(self._lock_path, holder.reason)
                 time.sleep(_POLL_FIRST)
                 continue
+            unreadable_since = None
             if _process.holder_is_gone(holder.host, holder.pid, holder.process_start):
                 if self._remove_lock_if(holder.id):
                     taken_over = holder

@@ -23,7 +23,7 @@ _scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(ma
 _json_values = st.recursive(
     _scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
-    max_leaves=12,
+    max_leaves=8,
 )
 _names = st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
 
@@ -60,7 +60,7 @@ def _reordered(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(documents())
 def test_encoding_round_trips_and_is_the_same_json_as_to_json(doc: StateDocument) -> None:
     data = encode_state(doc)
@@ -68,7 +68,7 @@ def test_encoding_round_trips_and_is_the_same_json_as_to_json(doc: StateDocument
     assert json.loads(data) == json.loads(doc.to_json())
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(documents())
 def test_equal_documents_give_identical_bytes_whatever_the_insertion_order(doc: StateDocument) -> None:
     shuffled = StateDocument.model_validate(
@@ -83,7 +83,7 @@ def test_equal_documents_give_identical_bytes_whatever_the_insertion_order(doc: 
     assert encode_state(shuffled) == encode_state(doc)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(documents(), st.lists(st.tuples(st.booleans(), resources()), max_size=8))
 def test_a_reused_encoder_writes_exactly_what_a_fresh_one_would(
     doc: StateDocument, steps: list[tuple[bool, ResourceState]]

@@ -283,3 +283,17 @@ def test_lock_info_from_a_newer_version_with_extra_fields_is_readable(backend: L
     record["heartbeat_at"] = "2030-01-01T00:00:00Z"
     backend.lock_path.write_text(json.dumps(record))
     assert backend.current_lock() == forged
+
+
+@pytest.mark.parametrize("kind", ["dangling symlink", "directory"])
+def test_a_lock_path_that_is_not_a_file_is_an_error_not_a_hang(backend: LocalStateBackend, kind: str) -> None:
+    backend.lock_path.parent.mkdir(parents=True)
+    if kind == "directory":
+        backend.lock_path.mkdir()
+    else:
+        backend.lock_path.symlink_to(backend.lock_path.parent / "nowhere")
+    started = time.monotonic()
+    with pytest.raises(LockCorruptError) as info:
+        backend.lock(APPLY, timeout=5)
+    assert time.monotonic() - started < 1
+    assert str(backend.lock_path) in str(info.value)
