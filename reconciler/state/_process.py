@@ -6,7 +6,15 @@ import getpass
 import os
 import socket
 
-__all__ = ["current_pid", "holder_is_gone", "hostname", "pid_exists", "start_time", "username"]
+__all__ = [
+    "current_pid",
+    "holder_is_gone",
+    "hostname",
+    "pid_exists",
+    "pid_namespace",
+    "start_time",
+    "username",
+]
 
 
 def hostname() -> str:
@@ -46,6 +54,18 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def pid_namespace() -> str | None:
+    """Identity of our pid namespace (Linux), e.g. ``pid:[4026531836]``; None where unknown.
+
+    Containers sharing a hostname (host networking) and a state volume see each other's lock files, but
+    a pid means nothing outside its namespace: such locks must not be judged by pid.
+    """
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except (OSError, AttributeError):
+        return None
+
+
 def pid_exists(pid: int) -> bool:
     if pid <= 0 or os.name == "nt":
         # 0 and negatives address process groups in kill(2): never a valid holder, never "gone" either.
@@ -64,13 +84,16 @@ def pid_exists(pid: int) -> bool:
     return not (fields is not None and fields and fields[0] == "Z")
 
 
-def holder_is_gone(host: str, pid: int, process_start: int | None) -> bool:
+def holder_is_gone(host: str, pid: int, process_start: int | None, namespace: str | None = None) -> bool:
     """True only when we can prove the holder process no longer runs.
 
-    Another host's processes cannot be inspected, so their locks are never considered gone. On this host
-    the pid must not exist, or must now belong to a process that started at another time (pid reuse).
+    Another host's (or pid namespace's) processes cannot be inspected, so their locks are never considered
+    gone. On this host the pid must not exist, or must now belong to a process that started at another
+    time (pid reuse).
     """
     if host != hostname() or pid <= 0:
+        return False
+    if namespace is not None and namespace != pid_namespace():
         return False
     if not pid_exists(pid):
         return True

@@ -376,7 +376,7 @@ class LocalStateBackend:
                 time.sleep(_POLL_FIRST)
                 continue
             unreadable_since = None
-            if _process.holder_is_gone(holder.host, holder.pid, holder.process_start):
+            if _process.holder_is_gone(holder.host, holder.pid, holder.process_start, holder.pid_namespace):
                 if self._remove_lock_if(holder.id):
                     taken_over = holder
                     _log.warning(

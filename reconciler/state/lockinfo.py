@@ -42,6 +42,8 @@ class LockInfo(BaseModel):
     stack: str = ""
     # Start time of ``pid`` (Linux clock ticks since boot) so a recycled pid is not mistaken for the holder.
     process_start: int | None = None
+    # The holder's pid namespace (Linux): a pid is only meaningful inside it (containers on one host).
+    pid_namespace: str | None = None
 
     @classmethod
     def for_this_process(cls, request: LockRequest, *, path: str) -> LockInfo:
@@ -58,4 +60,5 @@ class LockInfo(BaseModel):
             path=path,
             stack=request.stack,
             process_start=_process.start_time(pid),
+            pid_namespace=_process.pid_namespace(),
         )

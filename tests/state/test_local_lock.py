@@ -163,6 +163,15 @@ def test_lock_from_another_host_is_never_taken_over(backend: LocalStateBackend) 
     assert backend.current_lock() == forged
 
 
+@pytest.mark.skipif(_process.pid_namespace() is None, reason="needs /proc")
+def test_lock_from_another_pid_namespace_is_never_taken_over(backend: LocalStateBackend) -> None:
+    # Same hostname (e.g. containers with host networking) but the pid belongs to another namespace.
+    forged = _forge(backend, pid=_dead_pid(), process_start=None, pid_namespace="pid:[1]")
+    with pytest.raises(LockHeldError) as info:
+        backend.lock(APPLY, timeout=0)
+    assert info.value.holder == forged
+
+
 @pytest.mark.skipif(_process.start_time(os.getpid()) is None, reason="needs /proc")
 def test_recycled_pid_is_recognised_by_its_start_time(backend: LocalStateBackend) -> None:
     # The lock names a live pid, but that pid started at another time than the lock's holder did.
