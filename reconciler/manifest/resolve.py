@@ -328,12 +328,12 @@ class _Resolver:
     def vm_source(self, doc: YamlDocument, source: str | SourceRef) -> ResolvedSource | None:
         location = doc.locate(("spec", "source"))
         if isinstance(source, str):
-            if source in self.vm_owner or self.is_broken("VM", source):
+            if source in self.vm_groups or source in self.vm_owner or self.is_broken("VM", source):
                 return self.managed_source(location, source)
             return SourceName(name=source)
         if source.vm is not None:
             location = doc.locate(("spec", "source", "vm"))
-            if source.vm not in self.vm_owner:
+            if source.vm not in self.vm_owner and source.vm not in self.vm_groups:
                 self.unknown(location, "VM", source.vm, self.vm_owner)
                 return None
             return self.managed_source(location, source.vm)
@@ -345,7 +345,7 @@ class _Resolver:
         return SourceImage(image=source.image)
 
     def managed_source(self, location: SourceLocation, name: str) -> SourceVM | None:
-        group = self.vm_owner.get(name)
+        group = self.vm_groups.get(name) or self.vm_owner.get(name)
         if group is None:
             return None  # a broken document: already reported
         if group.replicated:

@@ -41,6 +41,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
 _TIMESTAMP, _MAP, _SEQ, _MERGE = _T + "timestamp", _T + "map", _T + "seq", _T + "merge"
+_PLAIN_KEY_TAGS = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP})
 # The constructor only parses scalars' text (YAML 1.1 ints like 0x1f, floats like .inf); it builds no objects.
 _SCALARS = SafeConstructor()
 
@@ -280,12 +281,11 @@ class _Converter:
             if key_node.tag == _MERGE:
                 self.merge(value_node, merged, depth)
                 continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (_STR, _INT, _BOOL, _NULL, _FLOAT):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_KEY_TAGS:
                 self.error(key_node, "mapping keys must be plain strings")
                 continue
+            # A key is its text: `on:` or `1:` are names here, not YAML 1.1 booleans or numbers.
             key = str(key_node.value)
-            if key_node.tag != _STR:
-                self.error(key_node, f"mapping key '{key}' must be a string", f"quote it: '\"{key}\"'")
             if key in key_nodes:
                 first = _location(self.doc.source.file, key_nodes[key].start_mark)
                 self.error(key_node, f"duplicate key '{key}'", f"first given at {first}")
