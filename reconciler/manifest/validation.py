@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -48,6 +49,15 @@ def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Di
             if diagnostic is not None:
                 diagnostics.append(diagnostic)
         return None, diagnostics
+
+
+def _redact(message: str, value: Any) -> str:
+    """``message`` without the value, which came from ``${env:...}`` and may be a secret."""
+    if isinstance(value, str):
+        for variant in sorted({value, value.strip(), value.lower(), value.strip().lower()}, key=len, reverse=True):
+            if variant:
+                message = message.replace(variant, "<hidden>")
+    return re.sub(r"'[^']*'", "'<hidden>'", message) + " (value from ${env:...} not shown)"
 
 
 def _known_hint(model: type[BaseModel], error: ErrorDetails) -> str | None:
@@ -120,9 +130,7 @@ def _diagnostic(doc: ConvertedDocument, model: type[BaseModel], error: ErrorDeta
         message = getattr(cause, "message", None) or str(cause or error["msg"])
         hint = getattr(cause, "hint", None)
         if secret:
-            # A value from ${env:...} may be secret: say what is wrong without quoting it.
-            message = message.split(" '")[0] + " (value from ${env:...} not shown)"
-            hint = None
+            message, hint = _redact(message, value), None
     elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()), "?")
