@@ -1,4 +1,4 @@
-"""Generate the JSON Schemas in ``schemas/`` from our models: ``python -m reconciler.schemas_gen`` (``make schemas``).
+"""Generate the JSON Schemas in ``schemas/`` from our models: ``make schemas`` runs this module.
 
 To add a schema, append a ``(filename, generator)`` pair to ``SCHEMAS``; the freshness test in
 ``tests/manifest/test_schemas.py`` then checks the checked-in file against the generator.
@@ -38,7 +38,8 @@ def manifest_schema() -> dict[str, Any]:
         "$schema": _DRAFT,
         "$id": "https://arkerctl.dev/schemas/manifest.schema.json",
         "title": f"arkerctl manifest document ({API_VERSION})",
-        "description": "One YAML document of an arkerctl stack: Stack, VM, Filesystem, Sync, EgressPolicy or SSHKey.",
+        "description": "One YAML document of an arkerctl stack: "
+        "Stack, VM, Filesystem, Sync, EgressPolicy or SSHKey.",
         **body,
     }
 

@@ -47,9 +47,7 @@ SSH_KEY_TYPES = (
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z"
-)
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _IPISH = re.compile(r"[0-9./]+\Z|.*:.*:|.*/")
 
 
@@ -88,7 +86,8 @@ def check_name(value: str) -> str:
         raise CheckError(f"name is longer than {MAX_NAME_LENGTH} characters ({len(value)})")
     suggestion = suggest_name(value)
     raise CheckError(
-        f"invalid name '{value}': use lowercase letters, digits and '-', starting and ending with a letter or digit",
+        f"invalid name '{value}': use lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit",
         f"did you mean '{suggestion}'?" if suggestion and _NAME.match(suggestion) else None,
     )
 
@@ -108,7 +107,9 @@ def check_address(value: str) -> str:
 
 def check_var_name(value: str) -> str:
     if not _VAR.match(value):
-        raise CheckError(f"invalid var name '{value}': use letters, digits and '_', not starting with a digit")
+        raise CheckError(
+            f"invalid var name '{value}': use letters, digits and '_', not starting with a digit"
+        )
     return value
 
 
@@ -134,7 +135,9 @@ def check_rfc3339(value: str) -> str:
         try:
             # RFC 3339 allows a leap second (:60); datetime does not, so check it as :59.
             datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59))
-            valid = int(second) <= 60 and (offset in ("Z", "z") or (int(offset[1:3]) < 24 and int(offset[4:]) < 60))
+            valid = int(second) <= 60 and (
+                offset in ("Z", "z") or (int(offset[1:3]) < 24 and int(offset[4:]) < 60)
+            )
         except ValueError:
             valid = False
     if not valid:
@@ -176,7 +179,9 @@ def check_public_key(value: str) -> str:
         (length,) = struct.unpack(">I", raw[:4])
         embedded = raw[4 : 4 + length].decode("ascii")
     except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
-        raise CheckError(f"not an OpenSSH public key: the key data is not valid base64 for '{key_type}'") from None
+        raise CheckError(
+            f"not an OpenSSH public key: the key data is not valid base64 for '{key_type}'"
+        ) from None
     if embedded != key_type or len(raw) <= 4 + length:
         raise CheckError(f"not an OpenSSH public key: the key data does not hold a '{key_type}' key")
     return " ".join(parts)
@@ -225,9 +230,7 @@ def check_egress_entry(value: str) -> str:
         )
     labels = host.split(".")
     if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
-        raise CheckError(
-            f"invalid host name '{entry}': labels of letters, digits and '-', separated by '.'"
-        )
+        raise CheckError(f"invalid host name '{entry}': labels of letters, digits and '-', separated by '.'")
     if labels[-1].isdigit():
         return _ip_entry(entry)
     return host

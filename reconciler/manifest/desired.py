@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -69,7 +69,7 @@ class SourceImage(_Value):
     image: str
 
 
-ResolvedSource = Annotated[Union[SourceVM, SourceName, SourceID, SourceImage], Field(discriminator="kind")]
+ResolvedSource = Annotated[SourceVM | SourceName | SourceID | SourceImage, Field(discriminator="kind")]
 
 
 class ResolvedSSHKey(_Value):
@@ -133,7 +133,7 @@ class DesiredSync(_Resource):
     path: str
 
 
-DesiredResource = Union[DesiredVM, DesiredFilesystem, DesiredSync]
+DesiredResource = DesiredVM | DesiredFilesystem | DesiredSync
 
 
 class DesiredState(_Value):
@@ -148,7 +148,8 @@ class DesiredState(_Value):
     _index: dict[str, DesiredResource] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: object, /) -> None:
-        self._index = {r.address: r for r in (*self.vms, *self.filesystems, *self.syncs)}
+        resources: list[DesiredResource] = [*self.vms, *self.filesystems, *self.syncs]
+        self._index = {r.address: r for r in resources}
 
     def resources(self) -> tuple[DesiredResource, ...]:
         """Every resource, sorted by address."""
@@ -166,7 +167,7 @@ class DesiredState(_Value):
         return self._index.get(address)
 
     def graph(self) -> Graph[str]:
-        """Addresses with "depends on" edges (VM -> managed source VM and depends_on; Sync -> VM, filesystem)."""
+        """Addresses with "depends on" edges (VM: source VM, depends_on; Sync: VM, filesystem)."""
         graph: Graph[str] = Graph(self._index)
         for resource in self._index.values():
             for dependency in resource.depends_on:

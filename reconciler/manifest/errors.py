@@ -1,4 +1,4 @@
-"""Diagnostics: one problem of a manifest run, located at ``file:line:column``, and the error carrying them all."""
+"""Diagnostics (one problem each, located at ``file:line:column``) and the error that carries them."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-__all__ = ["InterpolationError", "Interpolated", "Interpolator"]
+__all__ = ["Interpolated", "InterpolationError", "Interpolator"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -60,9 +60,7 @@ class Interpolator:
             elif text.startswith("${", start):
                 end = text.find("}", start + 2)
                 if end < 0:
-                    raise InterpolationError(
-                        "unterminated '${' in string", "write '$${' for a literal '${'"
-                    )
+                    raise InterpolationError("unterminated '${' in string", "write '$${' for a literal '${'")
                 value, is_env = self._expand(text[start + 2 : end], missing)
                 used_env = used_env or is_env
                 out.append(value)
@@ -84,7 +82,9 @@ class Interpolator:
                 if self.missing_env == "warn":
                     missing.append(name)
                     return "", True
-                raise InterpolationError(f"environment variable '{name}' is not set (used as ${{env:{name}}})")
+                raise InterpolationError(
+                    f"environment variable '{name}' is not set (used as ${{env:{name}}})"
+                )
             return self.environ[name], True
         if self.variables is None:
             raise InterpolationError(
@@ -92,6 +92,8 @@ class Interpolator:
             )
         if name not in self.variables:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "define it in the Stack's spec.vars or pass --var"
+            hint = (
+                f"did you mean '{close[0]}'?" if close else "define it in the Stack's spec.vars or pass --var"
+            )
             raise InterpolationError(f"var '{name}' is not defined (used as ${{var:{name}}})", hint)
         return self.variables[name], False

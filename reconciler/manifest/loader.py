@@ -1,4 +1,4 @@
-"""``load_stack``: manifest files -> validated, resolved ``DesiredState`` (or one ``ManifestError`` with all problems).
+"""``load_stack``: manifest files -> resolved ``DesiredState``, or one ``ManifestError`` with all problems.
 
 Also ``discover_stacks``: how several stacks under one PATH are told apart (a folder holding a Stack document
 is a stack root), for commands like ``validate`` that accept a tree of stacks.
@@ -64,7 +64,9 @@ def manifest_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]
         elif path.exists():
             candidates = [path]
         else:
-            diagnostics.append(Diagnostic(file=str(path), line=1, column=1, message="no such file or directory"))
+            diagnostics.append(
+                Diagnostic(file=str(path), line=1, column=1, message="no such file or directory")
+            )
             continue
         for candidate in candidates:
             key = os.path.realpath(candidate)
@@ -122,7 +124,9 @@ def _load(
     diagnostics += problems
     if not files and not problems:
         diagnostics.append(
-            Diagnostic(file=str(paths[0]), line=1, column=1, message="no manifest files (*.yaml, *.yml) found")
+            Diagnostic(
+                file=str(paths[0]), line=1, column=1, message="no manifest files (*.yaml, *.yml) found"
+            )
         )
     documents: list[YamlDocument] = []
     for path in files:
@@ -132,7 +136,9 @@ def _load(
     file_errors = bool(diagnostics)
 
     stack_documents = [d for d in documents if d.top_level_scalar("kind") == "Stack"]
-    stack = _stack(stack_documents, root, variables, Interpolator(None, environ, missing_env), diagnostics, warnings)
+    stack = _stack(
+        stack_documents, root, variables, Interpolator(None, environ, missing_env), diagnostics, warnings
+    )
     interpolate = Interpolator({**dict(stack.vars), **variables}, environ, missing_env)
 
     parsed: list[Parsed] = []

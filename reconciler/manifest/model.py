@@ -8,7 +8,7 @@ generated from ``ManifestDocument``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -105,9 +105,14 @@ def _number_schema(**constraints: int) -> WithJsonSchema:
 
 
 Port = Annotated[
-    StrictInt, Field(ge=1, le=65535), BeforeValidator(_int_from_text), _number_schema(minimum=1, maximum=65535)
+    StrictInt,
+    Field(ge=1, le=65535),
+    BeforeValidator(_int_from_text),
+    _number_schema(minimum=1, maximum=65535),
 ]
-Vcpu = Annotated[StrictInt, Field(ge=1, le=255), BeforeValidator(_int_from_text), _number_schema(minimum=1, maximum=255)]
+Vcpu = Annotated[
+    StrictInt, Field(ge=1, le=255), BeforeValidator(_int_from_text), _number_schema(minimum=1, maximum=255)
+]
 Mebibytes = Annotated[StrictInt, Field(ge=1), BeforeValidator(_int_from_text), _number_schema(minimum=1)]
 Replicas = Annotated[
     StrictInt,
@@ -116,14 +121,20 @@ Replicas = Annotated[
     _number_schema(minimum=0, maximum=MAX_REPLICAS),
 ]
 Bool = Annotated[
-    StrictBool, BeforeValidator(_bool_from_text), WithJsonSchema({"anyOf": [{"type": "boolean"}, _INTERPOLATED]})
+    StrictBool,
+    BeforeValidator(_bool_from_text),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, _INTERPOLATED]}),
 ]
 Name = Annotated[
     str,
     _check(checks.check_name),
-    Field(description="Lowercase letters, digits and '-', 1-63 characters, starting and ending alphanumeric."),
+    Field(
+        description="Lowercase letters, digits and '-', 1-63 characters, starting and ending alphanumeric."
+    ),
 ]
-Address = Annotated[str, _check(checks.check_address), Field(description="vm.<name>, filesystem.<name> or sync.<name>")]
+Address = Annotated[
+    str, _check(checks.check_address), Field(description="vm.<name>, filesystem.<name> or sync.<name>")
+]
 GuestPath = Annotated[str, _check(checks.check_guest_path), Field(description="Absolute path inside the VM.")]
 
 
@@ -147,7 +158,7 @@ def _port_tag(value: Any) -> str:
 
 
 PortOrRange = Annotated[
-    Union[Annotated[Port, Tag("port")], Annotated[PortRange, Tag("range")]],
+    Annotated[Port, Tag("port")] | Annotated[PortRange, Tag("range")],
     Discriminator(_port_tag),
 ]
 
@@ -185,7 +196,8 @@ class Metadata(_Model):
 
 class StackSpec(_Model):
     state: Annotated[str, _check(checks.check_state_url)] = Field(
-        default=DEFAULT_STATE_URL, description="Where the stack's state lives: file://PATH or postgresql://..."
+        default=DEFAULT_STATE_URL,
+        description="Where the stack's state lives: file://PATH or postgresql://...",
     )
     vars: dict[Annotated[str, _check(checks.check_var_name)], VarValue] = Field(
         default_factory=dict, description="Values for ${var:NAME} (overridden by --var NAME=VALUE)."
@@ -217,12 +229,12 @@ class EgressSpec(_Model):
     mode: Literal["open", "blocked"] | None = Field(
         default=None, description="open: no outbound restriction; blocked: deny all outbound."
     )
-    allow: Annotated[tuple[Annotated[str, _check(checks.check_egress_entry)], ...], Field(min_length=1)] | None = (
-        Field(default=None, description="Only these hosts (label-boundary suffix match) or CIDRs.")
-    )
-    block: Annotated[tuple[Annotated[str, _check(checks.check_egress_entry)], ...], Field(min_length=1)] | None = (
-        Field(default=None, description="Everything but these hosts or CIDRs.")
-    )
+    allow: (
+        Annotated[tuple[Annotated[str, _check(checks.check_egress_entry)], ...], Field(min_length=1)] | None
+    ) = Field(default=None, description="Only these hosts (label-boundary suffix match) or CIDRs.")
+    block: (
+        Annotated[tuple[Annotated[str, _check(checks.check_egress_entry)], ...], Field(min_length=1)] | None
+    ) = Field(default=None, description="Everything but these hosts or CIDRs.")
     ports: Annotated[tuple[PortOrRange, ...], Field(min_length=1)] | None = Field(
         default=None, description="Narrows allow/block entries to these ports and [start, end] ranges."
     )
@@ -254,11 +266,11 @@ def _mapping_tag(value: Any) -> str:
 
 
 Source = Annotated[
-    Union[Annotated[Annotated[str, Field(min_length=1)], Tag("string")], Annotated[SourceRef, Tag("mapping")]],
+    Annotated[Annotated[str, Field(min_length=1)], Tag("string")] | Annotated[SourceRef, Tag("mapping")],
     Discriminator(_mapping_tag),
 ]
 Egress = Annotated[
-    Union[Annotated[Annotated[str, Field(min_length=1)], Tag("string")], Annotated[EgressSpec, Tag("mapping")]],
+    Annotated[Annotated[str, Field(min_length=1)], Tag("string")] | Annotated[EgressSpec, Tag("mapping")],
     Discriminator(_mapping_tag),
 ]
 
@@ -309,15 +321,15 @@ class VMSpec(_Model):
     source: Source = Field(
         description="Managed VM name (a dependency) or existing/golden VM name, or {vm|name|id|image: ...}."
     )
-    replicas: Replicas | None = Field(
-        default=None, description="Make N VMs named <name>-0 .. <name>-(N-1)."
-    )
+    replicas: Replicas | None = Field(default=None, description="Make N VMs named <name>-0 .. <name>-(N-1).")
     description: Annotated[str, Field(max_length=1024)] | None = None
     resources: Resources | None = None
     disk: Bool | None = Field(default=None, description="Fork-time only.")
     durable: Bool | None = Field(default=None, description="Fork-time only.")
     public: Bool | None = Field(default=None, description="Fork-time only.")
-    ssh_keys: tuple[Name, ...] | None = Field(default=None, description="SSHKey names: the VM's whole key set.")
+    ssh_keys: tuple[Name, ...] | None = Field(
+        default=None, description="SSHKey names: the VM's whole key set."
+    )
     egress: Egress | None = Field(
         default=None, description="EgressPolicy name, 'open', 'blocked', or an inline policy."
     )
@@ -376,9 +388,9 @@ class EgressPolicyDocument(_Document):
     spec: EgressSpec
 
 
-AnyDocument = Union[
-    StackDocument, VMDocument, FilesystemDocument, SyncDocument, SSHKeyDocument, EgressPolicyDocument
-]
+AnyDocument = (
+    StackDocument | VMDocument | FilesystemDocument | SyncDocument | SSHKeyDocument | EgressPolicyDocument
+)
 ManifestDocument = Annotated[AnyDocument, Field(discriminator="kind")]
 
 DOCUMENT_MODELS: dict[str, type[_Document]] = {

@@ -227,8 +227,13 @@ class _Resolver:
 
     # --- local files -------------------------------------------------------------------------------------
 
-    def read_file(self, manifest: YamlDocument, relative: str, location: SourceLocation, what: str) -> bytes | None:
+    def read_file(
+        self, manifest: YamlDocument, relative: str, location: SourceLocation, what: str
+    ) -> bytes | None:
         """A local file named relative to ``manifest``, confined to the stack root (symlinks included)."""
+        if "\0" in relative:
+            self.error(location, f"{what} contains a NUL character")
+            return None
         if os.path.isabs(relative) or relative.startswith("~"):
             self.error(location, f"{what} '{relative}' must be relative to the manifest file, not absolute")
             return None
@@ -255,7 +260,9 @@ class _Resolver:
                 with open(real, "rb") as handle:
                     data = handle.read()
         except FileNotFoundError:
-            self.error(location, f"{what} '{relative}' not found", f"looked for {display_path(Path(candidate))}")
+            self.error(
+                location, f"{what} '{relative}' not found", f"looked for {display_path(Path(candidate))}"
+            )
         except OSError as exc:
             self.error(location, f"cannot read {what} '{relative}': {exc.strerror or exc}")
         self.file_cache[real] = data
@@ -357,7 +364,9 @@ class _Resolver:
             return None
         return SourceVM(name=name, address=f"vm.{name}")
 
-    def vm_ssh_keys(self, doc: YamlDocument, names: tuple[str, ...] | None) -> tuple[ResolvedSSHKey, ...] | None:
+    def vm_ssh_keys(
+        self, doc: YamlDocument, names: tuple[str, ...] | None
+    ) -> tuple[ResolvedSSHKey, ...] | None:
         if names is None:
             return None
         self.unique(doc, ("spec", "ssh_keys"), list(names), None, "SSH key")
@@ -423,7 +432,7 @@ class _Resolver:
         seen: dict[Any, int] = {}
         for index, value in enumerate(values):
             if value in seen:
-                path = (*at, index) if field_name is None else (*at, index, field_name)
+                path: tuple[str | int, ...] = (*at, index) if field_name is None else (*at, index, field_name)
                 first = doc.locate((*at, seen[value]))
                 self.error(doc.locate(path), f"duplicate {what} '{value}'", f"first given at {first}")
             else:
@@ -440,7 +449,9 @@ class _Resolver:
                 kind, _, name = address.partition(".")
                 doc_kind = {"vm": "VM", "filesystem": "Filesystem", "sync": "Sync"}[kind]
                 if not self.is_broken(doc_kind, name):
-                    self.error(location, f"depends_on names unknown resource '{address}'", self.address_hint(address))
+                    self.error(
+                        location, f"depends_on names unknown resource '{address}'", self.address_hint(address)
+                    )
                 continue
             for target in targets:
                 result.setdefault(target, location)
@@ -451,7 +462,9 @@ class _Resolver:
         kind, _, name = address.partition(".")
         if kind == "filesystem":
             return [address] if name in self.by_kind.get("Filesystem", {}) else None
-        groups, owners = (self.vm_groups, self.vm_owner) if kind == "vm" else (self.sync_groups, self.sync_owner)
+        groups, owners = (
+            (self.vm_groups, self.vm_owner) if kind == "vm" else (self.sync_groups, self.sync_owner)
+        )
         group = groups.get(name)
         if group is not None:
             return [f"{kind}.{n}" for n in group.names]
@@ -472,7 +485,10 @@ class _Resolver:
                 self.edges[(address, dependency)] = location
             result.append(
                 DesiredFilesystem(
-                    address=address, name=name, location=parsed.source.location, depends_on=tuple(sorted(explicit))
+                    address=address,
+                    name=name,
+                    location=parsed.source.location,
+                    depends_on=tuple(sorted(explicit)),
                 )
             )
         return result
@@ -505,10 +521,10 @@ class _Resolver:
                 )
             mounts.setdefault(key, group)
             explicit = self.depends_on(doc, spec.depends_on)
-            if len(self.diagnostics) > errors_before:
-                continue
+            if len(self.diagnostics) > errors_before or len(vm_names) != len(group.names):
+                continue  # (a length mismatch means the VM's document is broken: reported already)
             fs_address = f"filesystem.{spec.filesystem}"
-            for index, (sync_name, vm_name) in enumerate(zip(group.names, vm_names)):
+            for index, (sync_name, vm_name) in enumerate(zip(group.names, vm_names, strict=True)):
                 address = f"sync.{sync_name}"
                 vm_address = f"vm.{vm_name}"
                 dependencies = {**explicit, vm_address: vm_location, fs_address: fs_location}
@@ -568,7 +584,9 @@ def _egress(spec: EgressSpec, name: str | None) -> ResolvedEgress:
     return ResolvedEgress(name=name, mode=mode, entries=tuple(sorted(set(entries))), ports=tuple(ports))
 
 
-def resolve(documents: list[Parsed], root: Path, broken: dict[str, set[str]]) -> tuple[Resolved, list[Diagnostic]]:
+def resolve(
+    documents: list[Parsed], root: Path, broken: dict[str, set[str]]
+) -> tuple[Resolved, list[Diagnostic]]:
     """Resolve every resource; ``broken`` names documents that failed validation (kind -> names)."""
     resolver = _Resolver(root, broken)
     resolver.index(documents)

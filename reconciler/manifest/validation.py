@@ -30,16 +30,24 @@ def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Di
         return None, [Diagnostic.at(where, "missing required key 'kind'", f"one of {', '.join(KINDS)}")]
     model = DOCUMENT_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        message = f"unknown kind '{kind}'" if isinstance(kind, str) else f"kind must be a string, got {_describe(kind)}"
+        message = (
+            f"unknown kind '{kind}'"
+            if isinstance(kind, str)
+            else f"kind must be a string, got {_describe(kind)}"
+        )
         hint = checks.did_you_mean(kind, KINDS) if isinstance(kind, str) else None
-        return None, [Diagnostic.at(doc.source.locate(("kind",)), message, hint or f"one of {', '.join(KINDS)}")]
+        return None, [
+            Diagnostic.at(doc.source.locate(("kind",)), message, hint or f"one of {', '.join(KINDS)}")
+        ]
     try:
         return model.model_validate(value), []
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        # `metdata:` gives "unknown key 'metdata' (did you mean 'metadata'?)": "missing 'metadata'" adds nothing.
+        # "unknown key 'metdata' (did you mean 'metadata'?)" says it all: drop "missing 'metadata'".
         suggested = {
-            (tuple(e["loc"][:-1]), (_known_hint(model, e) or "")) for e in errors if e["type"] == "extra_forbidden"
+            (tuple(e["loc"][:-1]), (_known_hint(model, e) or ""))
+            for e in errors
+            if e["type"] == "extra_forbidden"
         }
         diagnostics = []
         for error in errors:
@@ -54,10 +62,14 @@ def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Di
 def _redact(message: str, value: Any) -> str:
     """``message`` without the value, which came from ``${env:...}`` and may be a secret."""
     if isinstance(value, str):
-        for variant in sorted({value, value.strip(), value.lower(), value.strip().lower()}, key=len, reverse=True):
+        for variant in sorted(
+            {value, value.strip(), value.lower(), value.strip().lower()}, key=len, reverse=True
+        ):
             if variant:
                 message = message.replace(variant, "<hidden>")
-    return re.sub(r"'[^']*'", "'<hidden>'", message) + " (value from ${env:...} not shown)"
+    if "<hidden>" not in message:  # shown normalised (e.g. lower-cased): the first quoted part is the value
+        message = re.sub(r"'[^']*'", "'<hidden>'", message, count=1)
+    return message + " (value from ${env:...} not shown)"
 
 
 def _known_hint(model: type[BaseModel], error: ErrorDetails) -> str | None:
@@ -132,7 +144,9 @@ def _diagnostic(doc: ConvertedDocument, model: type[BaseModel], error: ErrorDeta
         if secret:
             message, hint = _redact(message, value), None
     elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
+        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[
+            kind
+        ]
         limit = next(iter(ctx.values()), "?")
         message = f"must be {op} {limit}, got {'a value' if secret else value}"
     elif kind == "too_short" and isinstance(value, list) and len(value) >= ctx.get("min_length", 0):

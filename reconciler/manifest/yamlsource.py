@@ -1,4 +1,4 @@
-"""Read manifest files into YAML node trees that remember ``file:line:column``, and turn them into plain values.
+"""Read manifest files into YAML node trees that remember ``file:line:column``; turn them into plain values.
 
 Only plain YAML is accepted: mappings with string keys, lists, strings, numbers, booleans and null (plus
 anchors, aliases and ``<<`` merge keys). Any other tag (``!!python/...``, ``!!binary``, ``!custom``) is an
@@ -84,7 +84,9 @@ class YamlDocument:
                 pair = _find_key(node, part, set())
                 if pair is not None:
                     key_node, node = pair
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            elif (
+                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
+            ):
                 key_node, node = None, node.value[part]
         return node, key_node
 
@@ -126,7 +128,9 @@ def read_documents(path: Path, file: str) -> tuple[list[YamlDocument], list[Diag
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
             return [], [
-                Diagnostic.at(at_start, f"manifest file is too large ({size} bytes; the limit is {MAX_MANIFEST_BYTES})")
+                Diagnostic.at(
+                    at_start, f"manifest file is too large ({size} bytes; the limit is {MAX_MANIFEST_BYTES})"
+                )
             ]
         data = path.read_bytes()
     except OSError as exc:
@@ -135,13 +139,17 @@ def read_documents(path: Path, file: str) -> tuple[list[YamlDocument], list[Diag
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, column = _line_col(data, exc.start)
-        return [], [Diagnostic(file=file, line=line, column=column, message="manifest file is not valid UTF-8")]
+        return [], [
+            Diagnostic(file=file, line=line, column=column, message="manifest file is not valid UTF-8")
+        ]
     documents: list[YamlDocument] = []
     loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
-            if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value in ("", "~")):
+            if node is None or (
+                isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value in ("", "~")
+            ):
                 continue  # an empty document (e.g. a trailing '---')
             documents.append(YamlDocument(file=file, path=path, node=node))
     except yaml.MarkedYAMLError as exc:
@@ -152,7 +160,9 @@ def read_documents(path: Path, file: str) -> tuple[list[YamlDocument], list[Diag
         return [], [Diagnostic.at(where, f"invalid YAML: {problem}{context}")]
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text.encode(), len(text[: exc.position].encode()))
-        return [], [Diagnostic(file=file, line=line, column=column, message="invalid YAML: unacceptable character")]
+        return [], [
+            Diagnostic(file=file, line=line, column=column, message="invalid YAML: unacceptable character")
+        ]
     except (yaml.YAMLError, RecursionError) as exc:  # e.g. nesting too deep for the parser
         message = "document nests too deeply" if isinstance(exc, RecursionError) else f"invalid YAML: {exc}"
         return [], [Diagnostic.at(at_start, message)]
@@ -203,7 +213,9 @@ class _Converter:
         if node_id in self.seen:
             # Reached again through an alias: count the expansion so a billion laughs stops early.
             if self.visits - len(self.seen) > MAX_ALIAS_NODES:
-                raise _Fatal(node, f"YAML aliases expand to more than {MAX_ALIAS_NODES} extra nodes (refused)")
+                raise _Fatal(
+                    node, f"YAML aliases expand to more than {MAX_ALIAS_NODES} extra nodes (refused)"
+                )
         else:
             self.seen.add(node_id)
         if isinstance(node, yaml.ScalarNode):
@@ -268,7 +280,7 @@ class _Converter:
             if tag == _BOOL:
                 return _SCALARS.construct_yaml_bool(node)
         except (ValueError, yaml.YAMLError):
-            self.error(node, f"invalid {tag[len(_T):]} value")
+            self.error(node, f"invalid {tag[len(_T) :]} value")
             return None
         self.unsupported_tag(node)
         return None

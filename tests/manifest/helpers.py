@@ -52,7 +52,9 @@ def errors(
         load(root, files, environ=environ, variables=variables)
     except ManifestError as exc:
         prefix = f"{root}{os.sep}"
-        return [str(d).split(":", 1)[1].replace(" error: ", " ", 1).replace(prefix, "") for d in exc.diagnostics]
+        return [
+            str(d).split(":", 1)[1].replace(" error: ", " ", 1).replace(prefix, "") for d in exc.diagnostics
+        ]
     raise AssertionError("expected a ManifestError")
 
 

@@ -105,8 +105,16 @@ def test_rfc3339_valid(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2030-01-31", "2030-13-01T00:00:00Z", "2030-02-30T00:00:00Z", "2030-01-31T12:00:00", "tomorrow",
-              "2030-01-31T25:00:00Z", "2030-01-31T12:00:00+24:00"]
+    "value",
+    [
+        "2030-01-31",
+        "2030-13-01T00:00:00Z",
+        "2030-02-30T00:00:00Z",
+        "2030-01-31T12:00:00",
+        "tomorrow",
+        "2030-01-31T25:00:00Z",
+        "2030-01-31T12:00:00+24:00",
+    ],
 )
 def test_rfc3339_invalid(value: str) -> None:
     with pytest.raises(CheckError):
@@ -118,16 +126,31 @@ def test_guest_paths(path: str) -> None:
     assert checks.check_guest_path(path) == path
 
 
-@pytest.mark.parametrize(("path", "hint"), [("x", None), ("/", None), ("/a/", "did you mean '/a'?"),
-                                            ("/a/./b", "did you mean '/a/b'?"), ("/a/../b", None)])
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("x", None),
+        ("/", None),
+        ("/a/", "did you mean '/a'?"),
+        ("/a/./b", "did you mean '/a/b'?"),
+        ("/a/../b", None),
+    ],
+)
 def test_guest_path_errors(path: str, hint: str | None) -> None:
     with pytest.raises(CheckError) as caught:
         checks.check_guest_path(path)
     assert caught.value.hint == hint
 
 
-@pytest.mark.parametrize("url", ["file://.arkerctl/state.json", "file:///var/state.json",
-                                 "postgresql://user@db/state", "postgres://db/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file://.arkerctl/state.json",
+        "file:///var/state.json",
+        "postgresql://user@db/state",
+        "postgres://db/x",
+    ],
+)
 def test_state_urls(url: str) -> None:
     assert checks.check_state_url(url) == url
 

@@ -60,8 +60,12 @@ def test_stack_document_vars_and_overrides(tmp_path: Path) -> None:
     files = {
         "stack.yaml": "apiVersion: arkerctl/v1\nkind: Stack\nmetadata: {name: fleet}\n"
         "spec: {state: 'postgresql://u@db/s', vars: {n: 2, on: true, team: ml}}\n",
-        "vm.yaml": doc("VM", "web", "{source: ubuntu, replicas: '${var:n}', public: '${var:on}', "
-                       "description: '${var:team}/${var:extra}'}"),
+        "vm.yaml": doc(
+            "VM",
+            "web",
+            "{source: ubuntu, replicas: '${var:n}', public: '${var:on}', "
+            "description: '${var:team}/${var:extra}'}",
+        ),
     }
     state = load(tmp_path, files, variables={"n": "3", "extra": "x"})
     assert state.stack.name == "fleet"
@@ -74,15 +78,21 @@ def test_stack_document_vars_and_overrides(tmp_path: Path) -> None:
 
 def test_environ_defaults_to_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARKERCTL_TEST_DESC", "from env")
-    write(tmp_path, {"vm.yaml": doc("VM", "web", "{source: ubuntu, description: '${env:ARKERCTL_TEST_DESC}'}")})
+    write(
+        tmp_path, {"vm.yaml": doc("VM", "web", "{source: ubuntu, description: '${env:ARKERCTL_TEST_DESC}'}")}
+    )
     state = load_stack([tmp_path])
     assert state.vms[0].description == "from env"
 
 
 def test_replicas(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(doc("VM", "worker", "{source: ubuntu, replicas: 3, resources: {vcpu: 2}}"),
-                             doc("VM", "one", "{source: ubuntu, replicas: 1}"),
-                             doc("VM", "none", "{source: ubuntu, replicas: 0}"))}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "worker", "{source: ubuntu, replicas: 3, resources: {vcpu: 2}}"),
+            doc("VM", "one", "{source: ubuntu, replicas: 1}"),
+            doc("VM", "none", "{source: ubuntu, replicas: 0}"),
+        )
+    }
     state = load(tmp_path, files)
     assert [v.address for v in state.vms] == ["vm.one-0", "vm.worker-0", "vm.worker-1", "vm.worker-2"]
     workers = [v for v in state.vms if v.group == "worker"]
@@ -91,14 +101,16 @@ def test_replicas(tmp_path: Path) -> None:
 
 
 def test_source_forms(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(
-        doc("VM", "base", "{source: ubuntu}"),
-        doc("VM", "by-string", "{source: base}"),
-        doc("VM", "by-vm", "{source: {vm: base}}"),
-        doc("VM", "by-name", "{source: {name: base}}"),
-        doc("VM", "by-id", "{source: {id: vm-123}}"),
-        doc("VM", "by-image", "{source: {image: 'ubuntu:24.04'}}"),
-    )}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "base", "{source: ubuntu}"),
+            doc("VM", "by-string", "{source: base}"),
+            doc("VM", "by-vm", "{source: {vm: base}}"),
+            doc("VM", "by-name", "{source: {name: base}}"),
+            doc("VM", "by-id", "{source: {id: vm-123}}"),
+            doc("VM", "by-image", "{source: {image: 'ubuntu:24.04'}}"),
+        )
+    }
     state = load(tmp_path, files)
     sources = {v.name: v.source for v in state.vms}
     assert sources["by-string"] == SourceVM(name="base", address="vm.base")
@@ -112,8 +124,13 @@ def test_source_forms(tmp_path: Path) -> None:
 
 
 def test_replicated_vm_cannot_be_a_source(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(doc("VM", "w", "{source: ubuntu, replicas: 2}"),
-                             doc("VM", "a", "{source: w}"), doc("VM", "b", "{source: {vm: w-1}}"))}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "w", "{source: ubuntu, replicas: 2}"),
+            doc("VM", "a", "{source: w}"),
+            doc("VM", "b", "{source: {vm: w-1}}"),
+        )
+    }
     assert errors(tmp_path, files) == [
         "9:16: VM 'w' has replicas and cannot be a source (fork from a VM without replicas)",
         "14:21: VM 'w' has replicas and cannot be a source (fork from a VM without replicas)",
@@ -121,12 +138,22 @@ def test_replicated_vm_cannot_be_a_source(tmp_path: Path) -> None:
 
 
 def test_ssh_keys(tmp_path: Path) -> None:
-    write(tmp_path, {"keys/bob.pub": BOB + "\n", "sub/keys.yaml": docs(
-        doc("SSHKey", "bob", "{public_key_file: ../keys/bob.pub, expires_at: 2031-01-01T00:00:00Z}"),
-        doc("SSHKey", "alice", f"{{public_key: '{ALICE}'}}"),
-    )})
-    files = {"vm.yaml": docs(doc("VM", "web", "{source: ubuntu, ssh_keys: [bob, alice]}"),
-                             doc("VM", "nokeys", "{source: ubuntu, ssh_keys: []}"))}
+    write(
+        tmp_path,
+        {
+            "keys/bob.pub": BOB + "\n",
+            "sub/keys.yaml": docs(
+                doc("SSHKey", "bob", "{public_key_file: ../keys/bob.pub, expires_at: 2031-01-01T00:00:00Z}"),
+                doc("SSHKey", "alice", f"{{public_key: '{ALICE}'}}"),
+            ),
+        },
+    )
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "web", "{source: ubuntu, ssh_keys: [bob, alice]}"),
+            doc("VM", "nokeys", "{source: ubuntu, ssh_keys: []}"),
+        )
+    }
     state = load(tmp_path, files)
     web = state.by_address("vm.web")
     assert isinstance(web, DesiredVM) and web.ssh_keys is not None
@@ -139,15 +166,21 @@ def test_ssh_keys(tmp_path: Path) -> None:
 
 
 def test_egress(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(
-        doc("EgressPolicy", "restricted",
-            "{allow: [pypi.org, GitHub.com, 10.0.0.0/8, github.com], ports: [[8000, 8100], 443, 80, 443]}"),
-        doc("VM", "a", "{source: ubuntu, egress: restricted}"),
-        doc("VM", "b", "{source: ubuntu, egress: open}"),
-        doc("VM", "c", "{source: ubuntu, egress: blocked}"),
-        doc("VM", "d", "{source: ubuntu, egress: {block: [169.254.169.254]}}"),
-        doc("VM", "e", "{source: ubuntu, egress: {mode: open}}"),
-    )}
+    files = {
+        "vm.yaml": docs(
+            doc(
+                "EgressPolicy",
+                "restricted",
+                "{allow: [pypi.org, GitHub.com, 10.0.0.0/8, github.com], "
+                "ports: [[8000, 8100], 443, 80, 443]}",
+            ),
+            doc("VM", "a", "{source: ubuntu, egress: restricted}"),
+            doc("VM", "b", "{source: ubuntu, egress: open}"),
+            doc("VM", "c", "{source: ubuntu, egress: blocked}"),
+            doc("VM", "d", "{source: ubuntu, egress: {block: [169.254.169.254]}}"),
+            doc("VM", "e", "{source: ubuntu, egress: {mode: open}}"),
+        )
+    }
     state = load(tmp_path, files)
     egress = {v.name: v.egress for v in state.vms}
     a = egress["a"]
@@ -176,15 +209,21 @@ def test_inbound(tmp_path: Path) -> None:
 
 
 def test_inbound_ports_unique(tmp_path: Path) -> None:
-    files = {"vm.yaml": doc("VM", "web", "{source: ubuntu, inbound: [{port: 80}, {port: 81}, {port: 80, auth: open}]}")}
+    files = {
+        "vm.yaml": doc(
+            "VM", "web", "{source: ubuntu, inbound: [{port: 80}, {port: 81}, {port: 80, auth: open}]}"
+        )
+    }
     assert errors(tmp_path, files) == ["4:65: duplicate inbound port '80' (first given at vm.yaml:4:34)"]
 
 
 def test_files(tmp_path: Path) -> None:
     write(tmp_path, {"sub/files/app.toml": "x = 1\n", "shared/motd": "hi\n"})
     os.symlink(tmp_path / "shared" / "motd", tmp_path / "sub" / "files" / "link")
-    spec = ("{source: ubuntu, files: [{path: /z, source: files/app.toml}, {path: /a, content: 'T=${env:T}', "
-            "secret: true}, {path: /m, source: ../shared/motd}, {path: /l, source: files/link}]}")
+    spec = (
+        "{source: ubuntu, files: [{path: /z, source: files/app.toml}, {path: /a, content: 'T=${env:T}', "
+        "secret: true}, {path: /m, source: ../shared/motd}, {path: /l, source: files/link}]}"
+    )
     state = load(tmp_path, {"sub/vm.yaml": doc("VM", "web", spec)}, environ={"T": "tok"})
     files = {f.path: f for f in state.vms[0].files}
     assert list(files) == ["/a", "/l", "/m", "/z"]
@@ -200,8 +239,10 @@ def test_file_sources_stay_inside_the_root(tmp_path: Path) -> None:
     write(tmp_path, {"outside.txt": "secret\n"})
     write(root, {"inside.txt": "ok\n"})
     os.symlink(tmp_path / "outside.txt", root / "sneaky")
-    spec = ("{source: ubuntu, files: [{path: /a, source: ../outside.txt}, {path: /b, source: sneaky}, "
-            f"{{path: /c, source: '{tmp_path / 'outside.txt'}'}}, {{path: /d, source: inside.txt}}]}}")
+    spec = (
+        "{source: ubuntu, files: [{path: /a, source: ../outside.txt}, {path: /b, source: sneaky}, "
+        f"{{path: /c, source: '{tmp_path / 'outside.txt'}'}}, {{path: /d, source: inside.txt}}]}}"
+    )
     problems = errors(root, {"vm.yaml": doc("VM", "web", spec)})
     assert len(problems) == 3
     assert "'../outside.txt' resolves outside the stack root" in problems[0]
@@ -210,51 +251,74 @@ def test_file_sources_stay_inside_the_root(tmp_path: Path) -> None:
 
 
 def test_lifecycle(tmp_path: Path) -> None:
-    web = vm(tmp_path, spec="{source: ubuntu, lifecycle: {prevent_destroy: true, create_before_destroy: 'true', "
-                            "ignore_changes: [resources.vcpu, description, resources.vcpu]}}")
+    web = vm(
+        tmp_path,
+        spec="{source: ubuntu, lifecycle: {prevent_destroy: true, create_before_destroy: 'true', "
+        "ignore_changes: [resources.vcpu, description, resources.vcpu]}}",
+    )
     assert web.lifecycle.prevent_destroy and web.lifecycle.create_before_destroy
     assert web.lifecycle.ignore_changes == ("description", "resources.vcpu")
 
 
 def test_depends_on_groups_and_replicas(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(
-        doc("VM", "w", "{source: ubuntu, replicas: 2}"),
-        doc("Filesystem", "fs", "{}"),
-        doc("Sync", "s", "{vm: w, filesystem: fs, path: /data}"),
-        doc("VM", "all", "{source: ubuntu, depends_on: [vm.w, filesystem.fs, sync.s]}"),
-        doc("VM", "one", "{source: ubuntu, depends_on: [vm.w-1, sync.s-0]}"),
-        doc("Filesystem", "late", "{depends_on: [vm.one]}"),
-    )}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "w", "{source: ubuntu, replicas: 2}"),
+            doc("Filesystem", "fs", "{}"),
+            doc("Sync", "s", "{vm: w, filesystem: fs, path: /data}"),
+            doc("VM", "all", "{source: ubuntu, depends_on: [vm.w, filesystem.fs, sync.s]}"),
+            doc("VM", "one", "{source: ubuntu, depends_on: [vm.w-1, sync.s-0]}"),
+            doc("Filesystem", "late", "{depends_on: [vm.one]}"),
+        )
+    }
     state = load(tmp_path, files)
     assert state.by_address("vm.all").depends_on == (
-        "filesystem.fs", "sync.s-0", "sync.s-1", "vm.w-0", "vm.w-1"
+        "filesystem.fs",
+        "sync.s-0",
+        "sync.s-1",
+        "vm.w-0",
+        "vm.w-1",
     )
     assert state.by_address("vm.one").depends_on == ("sync.s-0", "vm.w-1")
     assert state.by_address("filesystem.late").depends_on == ("vm.one",)
 
 
 def test_syncs(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(
-        doc("VM", "w", "{source: ubuntu, replicas: 2}"),
-        doc("VM", "single", "{source: ubuntu}"),
-        doc("Filesystem", "data", None),
-        doc("Sync", "wd", "{vm: w, filesystem: data, path: /mnt/data}"),
-        doc("Sync", "sd", "{vm: single, filesystem: data, path: /mnt/data}"),
-        doc("Sync", "only-one", "{vm: w-1, filesystem: data, path: /mnt/one}"),
-    )}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "w", "{source: ubuntu, replicas: 2}"),
+            doc("VM", "single", "{source: ubuntu}"),
+            doc("Filesystem", "data", None),
+            doc("Sync", "wd", "{vm: w, filesystem: data, path: /mnt/data}"),
+            doc("Sync", "sd", "{vm: single, filesystem: data, path: /mnt/data}"),
+            doc("Sync", "only-one", "{vm: w-1, filesystem: data, path: /mnt/one}"),
+        )
+    }
     state = load(tmp_path, files)
     syncs = {s.address: s for s in state.syncs}
     assert list(syncs) == ["sync.only-one", "sync.sd", "sync.wd-0", "sync.wd-1"]
     wd1 = syncs["sync.wd-1"]
-    assert (wd1.name, wd1.group, wd1.replica, wd1.vm_address, wd1.vm_name) == ("wd-1", "wd", 1, "vm.w-1", "w-1")
+    assert (wd1.name, wd1.group, wd1.replica, wd1.vm_address, wd1.vm_name) == (
+        "wd-1",
+        "wd",
+        1,
+        "vm.w-1",
+        "w-1",
+    )
     assert (wd1.filesystem_address, wd1.filesystem_name, wd1.path) == ("filesystem.data", "data", "/mnt/data")
     assert wd1.depends_on == ("filesystem.data", "vm.w-1")
     assert syncs["sync.sd"].replica is None and syncs["sync.only-one"].vm_name == "w-1"
 
 
 def test_desired_state_api(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(doc("VM", "b", "{source: a}"), doc("VM", "a", "{source: ubuntu}"),
-                             doc("Filesystem", "fs", None), doc("Sync", "s", "{vm: b, filesystem: fs, path: /x}"))}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "b", "{source: a}"),
+            doc("VM", "a", "{source: ubuntu}"),
+            doc("Filesystem", "fs", None),
+            doc("Sync", "s", "{vm: b, filesystem: fs, path: /x}"),
+        )
+    }
     state = load(tmp_path, files)
     assert state.addresses == ("filesystem.fs", "sync.s", "vm.a", "vm.b")
     assert [r.address for r in state.resources()] == list(state.addresses)
@@ -271,10 +335,15 @@ def test_desired_state_api(tmp_path: Path) -> None:
 
 
 def test_all_errors_of_a_run_are_reported(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "a.yaml": doc("VM", "web", "{source: ubuntu, sorce: x}"),
-        "b/c.yaml": docs(doc("VM", "db", "{source: {vm: nope}}"), doc("Sync", "s", "{vm: db, filesystem: f, path: /x}")),
-    })
+    write(
+        tmp_path,
+        {
+            "a.yaml": doc("VM", "web", "{source: ubuntu, sorce: x}"),
+            "b/c.yaml": docs(
+                doc("VM", "db", "{source: {vm: nope}}"), doc("Sync", "s", "{vm: db, filesystem: f, path: /x}")
+            ),
+        },
+    )
     with pytest.raises(ManifestError) as caught:
         load_stack([tmp_path], environ={})
     files = [Path(d.file).relative_to(tmp_path).as_posix() for d in caught.value.diagnostics]
@@ -284,19 +353,27 @@ def test_all_errors_of_a_run_are_reported(tmp_path: Path) -> None:
 
 
 def test_cycle_reports_full_path(tmp_path: Path) -> None:
-    files = {"vm.yaml": docs(doc("VM", "a", "{source: c}"), doc("VM", "b", "{source: a}"),
-                             doc("VM", "c", "{source: ubuntu, depends_on: [vm.b]}"))}
+    files = {
+        "vm.yaml": docs(
+            doc("VM", "a", "{source: c}"),
+            doc("VM", "b", "{source: a}"),
+            doc("VM", "c", "{source: ubuntu, depends_on: [vm.b]}"),
+        )
+    }
     assert errors(tmp_path, files) == ["4:16: dependency cycle: vm.a -> vm.c -> vm.b -> vm.a"]
 
 
 def test_discovery_rules(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "a.yaml": doc("VM", "a", "{source: ubuntu}"),
-        "sub/b.yml": doc("VM", "b", "{source: ubuntu}"),
-        ".hidden/c.yaml": doc("VM", "c", "{source: ubuntu}"),
-        "notes.txt": "not a manifest",
-        "sub/.git/d.yaml": "{{{ broken",
-    })
+    write(
+        tmp_path,
+        {
+            "a.yaml": doc("VM", "a", "{source: ubuntu}"),
+            "sub/b.yml": doc("VM", "b", "{source: ubuntu}"),
+            ".hidden/c.yaml": doc("VM", "c", "{source: ubuntu}"),
+            "notes.txt": "not a manifest",
+            "sub/.git/d.yaml": "{{{ broken",
+        },
+    )
     state = load_stack([tmp_path], environ={})
     assert state.addresses == ("vm.a", "vm.b")
     one = load_stack([tmp_path / "sub" / "b.yml", tmp_path / "sub" / "b.yml"], environ={})
@@ -313,7 +390,10 @@ def test_no_manifests_and_missing_paths(tmp_path: Path) -> None:
 
 
 def test_missing_env_can_be_a_warning(tmp_path: Path) -> None:
-    write(tmp_path, {"vm.yaml": doc("VM", "web", "{source: ubuntu, files: [{path: /t, content: '${env:NOPE}'}]}")})
+    write(
+        tmp_path,
+        {"vm.yaml": doc("VM", "web", "{source: ubuntu, files: [{path: /t, content: '${env:NOPE}'}]}")},
+    )
     with pytest.raises(ManifestError):
         load_stack([tmp_path], environ={})
     state = load_stack([tmp_path], environ={}, missing_env="warn")

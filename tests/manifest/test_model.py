@@ -15,8 +15,12 @@ def fails(model: Any, data: dict[str, Any]) -> list[str]:
 
 
 def test_text_from_interpolation_becomes_numbers_and_booleans() -> None:
-    spec = VMSpec.model_validate({"source": "x", "replicas": " 3 ", "public": "TRUE", "resources": {"vcpu": "2"}})
-    assert spec.replicas == 3 and spec.public is True and spec.resources is not None and spec.resources.vcpu == 2
+    spec = VMSpec.model_validate(
+        {"source": "x", "replicas": " 3 ", "public": "TRUE", "resources": {"vcpu": "2"}}
+    )
+    assert (
+        spec.replicas == 3 and spec.public is True and spec.resources is not None and spec.resources.vcpu == 2
+    )
 
 
 @pytest.mark.parametrize("value", [True, 1.0, "3.0", "three", "+-3"])
@@ -32,7 +36,9 @@ def test_booleans_refuse_numbers() -> None:
 
 def test_exactly_one_rules() -> None:
     assert fails(SourceRef, {}) == ["give exactly one of vm, name, id or image (got none)"]
-    assert fails(SourceRef, {"id": "a", "image": "b"}) == ["give exactly one of vm, name, id or image (got id, image)"]
+    assert fails(SourceRef, {"id": "a", "image": "b"}) == [
+        "give exactly one of vm, name, id or image (got id, image)"
+    ]
     assert fails(FileSpec, {"path": "/a"}) == ["give exactly one of source or content (got none)"]
     assert fails(SSHKeySpec, {}) == ["give exactly one of public_key or public_key_file (got none)"]
     assert fails(EgressSpec, {}) == ["give exactly one of mode, allow or block (got none)"]
@@ -41,7 +47,9 @@ def test_exactly_one_rules() -> None:
 def test_port_ranges() -> None:
     spec = EgressSpec.model_validate({"allow": ["x.com"], "ports": [1, [2, 3], ["4", "4"]]})
     assert spec.ports == (1, (2, 3), (4, 4))
-    assert "port range [3, 2] is empty: start must be <= end" in fails(EgressSpec, {"allow": ["x"], "ports": [[3, 2]]})
+    assert "port range [3, 2] is empty: start must be <= end" in fails(
+        EgressSpec, {"allow": ["x"], "ports": [[3, 2]]}
+    )
 
 
 def test_stack_vars_become_text() -> None:

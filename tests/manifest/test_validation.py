@@ -8,7 +8,9 @@ from .helpers import doc, docs, errors
 
 
 def test_unknown_keys_point_at_the_key_with_a_hint(tmp_path: Path) -> None:
-    text = "apiVersion: arkerctl/v1\nkind: VM\nmetadata: {name: web}\nspec:\n  source: ubuntu\n  resorces: {}\n"
+    text = (
+        "apiVersion: arkerctl/v1\nkind: VM\nmetadata: {name: web}\nspec:\n  source: ubuntu\n  resorces: {}\n"
+    )
     assert errors(tmp_path, {"vm.yaml": text}) == ["6:3: unknown key 'resorces' (did you mean 'resources'?)"]
 
 
@@ -44,13 +46,21 @@ def test_type_errors_name_expected_and_actual(tmp_path: Path) -> None:
 
 def test_invalid_items_do_not_also_report_an_empty_list(tmp_path: Path) -> None:
     problems = errors(tmp_path, {"p.yaml": doc("EgressPolicy", "p", "{allow: ['*.x.com']}")})
-    assert problems == ["4:16: wildcard host '*.x.com' is not needed: a host entry already matches its subdomains "
-                        "(did you mean 'x.com'?)"]
+    assert problems == [
+        "4:16: wildcard host '*.x.com' is not needed: a host entry already matches its subdomains "
+        "(did you mean 'x.com'?)"
+    ]
 
 
 def test_values_from_the_environment_are_never_echoed(tmp_path: Path) -> None:
-    files = {"vm.yaml": doc("VM", "web", "{source: ubuntu, egress: {allow: ['${env:S}']}, "
-                                         "inbound: [{port: 1, auth: '${env:S}'}], resources: {vcpu: '${env:N}'}}")}
+    files = {
+        "vm.yaml": doc(
+            "VM",
+            "web",
+            "{source: ubuntu, egress: {allow: ['${env:S}']}, "
+            "inbound: [{port: 1, auth: '${env:S}'}], resources: {vcpu: '${env:N}'}}",
+        )
+    }
     problems = errors(tmp_path, files, environ={"S": "Pa55:word!", "N": "999"})
     assert problems == [
         "4:41: egress entry '<hidden>' has a port: hosts take no port (value from ${env:...} not shown)",
@@ -62,11 +72,17 @@ def test_values_from_the_environment_are_never_echoed(tmp_path: Path) -> None:
 
 def test_schema_errors_of_one_document_do_not_hide_others(tmp_path: Path) -> None:
     files = {"a.yaml": docs(doc("VM", "a", "{source: 1}"), doc("VM", "b", "{source: x, replicas: -1}"))}
-    assert errors(tmp_path, files) == ["4:16: expected a string, got an integer", "9:29: must be >= 0, got -1"]
+    assert errors(tmp_path, files) == [
+        "4:16: expected a string, got an integer",
+        "9:29: must be >= 0, got -1",
+    ]
 
 
 def test_references_to_invalid_documents_stay_quiet(tmp_path: Path) -> None:
     # `base` is invalid: its own error is enough, `worker`'s reference to it is not reported again.
-    files = {"a.yaml": docs(doc("VM", "base", "{source: ubuntu, replicas: x}"),
-                            doc("VM", "worker", "{source: {vm: base}}"))}
+    files = {
+        "a.yaml": docs(
+            doc("VM", "base", "{source: ubuntu, replicas: x}"), doc("VM", "worker", "{source: {vm: base}}")
+        )
+    }
     assert errors(tmp_path, files) == ["4:34: expected an integer, got a string"]

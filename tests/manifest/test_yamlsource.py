@@ -36,7 +36,15 @@ def test_scalars_keep_yaml_types_but_times_stay_text(tmp_path: Path) -> None:
         tmp_path, "i: 0x1f\nf: 1.5\nb: yes\nn: ~\ns: '1'\nt: 2030-01-01T00:00:00Z\nd: 2030-01-01\n"
     )
     assert problems == []
-    assert got == {"i": 31, "f": 1.5, "b": True, "n": None, "s": "1", "t": "2030-01-01T00:00:00Z", "d": "2030-01-01"}
+    assert got == {
+        "i": 31,
+        "f": 1.5,
+        "b": True,
+        "n": None,
+        "s": "1",
+        "t": "2030-01-01T00:00:00Z",
+        "d": "2030-01-01",
+    }
 
 
 def test_find_and_locate_follow_paths(tmp_path: Path) -> None:
@@ -141,7 +149,9 @@ def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_bytes(b"a: 1\nb: \xff\xfe\n")
     documents, problems = read_documents(path, "m.yaml")
-    assert documents == [] and [str(p) for p in problems] == ["m.yaml:2:4: error: manifest file is not valid UTF-8"]
+    assert documents == [] and [str(p) for p in problems] == [
+        "m.yaml:2:4: error: manifest file is not valid UTF-8"
+    ]
 
 
 def test_control_characters(tmp_path: Path) -> None:
@@ -164,7 +174,8 @@ def test_interpolation_marks_env_nodes_and_reports_at_node(tmp_path: Path) -> No
     converted = convert(documents[0], interpolate)
     assert converted.value == {"a": "secret", "b": "x", "c": "${var:nope}", "d": "x"}
     assert [str(d) for d in converted.diagnostics] == [
-        "m.yaml:3:4: error: var 'nope' is not defined (used as ${var:nope}) (define it in the Stack's spec.vars or pass --var)"
+        "m.yaml:3:4: error: var 'nope' is not defined (used as ${var:nope}) "
+        "(define it in the Stack's spec.vars or pass --var)"
     ]
     a_node, _ = documents[0].find(("a",))
     c_node, _ = documents[0].find(("c",))
