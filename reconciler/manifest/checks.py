@@ -48,6 +48,7 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_DOTTED_DIGITS = re.compile(r"[0-9.]*\Z")
 _IPISH = re.compile(r"[0-9./]+\Z|.*:.*:|.*/")
 
 
@@ -213,6 +214,12 @@ def check_egress_entry(value: str) -> str:
         raise CheckError(
             f"egress entry '{entry}' is a URL: give a host name or CIDR",
             f"did you mean '{host}'?" if host else None,
+        )
+    host_part, slash, _ = entry.partition("/")
+    if slash and ":" not in host_part and not _DOTTED_DIGITS.match(host_part):
+        raise CheckError(
+            f"egress entry '{entry}' has a path: give a host name or CIDR",
+            f"did you mean '{host_part.lower()}'?",
         )
     if _IPISH.match(entry):
         return _ip_entry(entry)

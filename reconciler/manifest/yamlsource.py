@@ -27,6 +27,8 @@ __all__ = [
     "ConvertedDocument",
     "YamlDocument",
     "convert",
+    "display_path",
+    "is_inside",
     "read_documents",
 ]
 

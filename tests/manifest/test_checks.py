@@ -55,6 +55,7 @@ def test_egress_entries_normalised(entry: str, normal: str) -> None:
         ("10.0.0.1/8", "host bits set", "did you mean '10.0.0.0/8'?"),
         ("https://pypi.org/simple", "is a URL", "did you mean 'pypi.org'?"),
         ("github.com:443", "has a port", "use 'github.com' with ports: [443]"),
+        ("GitHub.com/org", "has a path", "did you mean 'github.com'?"),
         ("300.1.2.3", "invalid IP address or CIDR", None),
         ("10.0.0.0/33", "invalid IP address or CIDR", None),
         ("bad_host.com", "invalid host name", None),
