@@ -72,7 +72,8 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
             continue
         _echo_diagnostics(state.warnings)
         count = len(state.resources())
-        click.echo(f"{stack.root}: ok (stack '{state.stack.name}', {count} resource{'' if count == 1 else 's'})")
+        plural = "" if count == 1 else "s"
+        click.echo(f"{stack.root}: ok (stack '{state.stack.name}', {count} resource{plural})")
     if errors:
         click.echo(f"{errors} error{'' if errors == 1 else 's'}", err=True)
         sys.exit(EXIT_ERROR)
@@ -101,7 +102,8 @@ def graph(paths: tuple[str, ...], output: str, variables: tuple[str, ...]) -> No
         sys.exit(EXIT_ERROR)
     _echo_diagnostics(state.warnings)
     dependencies = state.graph()
-    click.echo(to_dot(dependencies, state.stack.name) if output == "dot" else to_mermaid(dependencies), nl=False)
+    text = to_dot(dependencies, state.stack.name) if output == "dot" else to_mermaid(dependencies)
+    click.echo(text, nl=False)
 
 
 # --- emulator: owned by the emulator work (issue 3) ---------------------------------------------------
