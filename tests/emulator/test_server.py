@@ -236,3 +236,14 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
         )
         assert result.returncode == 1, args
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_keep_alive_requests_do_not_stall(server: tuple[str, EmulatorSettings]) -> None:
+    """Nagle must be off on accepted sockets, or each keep-alive response waits ~40 ms for an ACK."""
+    url, _ = server
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        client.get("/v1/whoami")
+        started = time.perf_counter()
+        for _ in range(30):
+            assert client.get("/v1/whoami").status_code == 200
+        assert time.perf_counter() - started < 0.6

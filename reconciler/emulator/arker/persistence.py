@@ -36,6 +36,9 @@ class Loaded:
 
 
 class Persistence(Protocol):
+    # False for the in-memory mode: callers then skip building the JSON they would hand over.
+    enabled: bool
+
     def load(self) -> Loaded: ...
     def put(self, kind: str, ident: str, data: dict[str, Any]) -> None: ...
     def delete(self, kind: str, ident: str) -> None: ...
@@ -48,6 +51,8 @@ class Persistence(Protocol):
 
 class MemoryPersistence:
     """Persistence that keeps nothing: the in-memory mode."""
+
+    enabled = False
 
     def load(self) -> Loaded:
         return Loaded()
@@ -77,6 +82,8 @@ class MemoryPersistence:
 
 class SqlitePersistence:
     """SQLite-backed persistence; one connection guarded by a lock (the store serialises writers)."""
+
+    enabled = True
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

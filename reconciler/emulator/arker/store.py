@@ -59,6 +59,7 @@ class Store:
     def __init__(self, persistence: Persistence) -> None:
         self.lock = threading.RLock()
         self._persist = persistence
+        self._durable = persistence.enabled
         self._clear_memory()
 
     def _clear_memory(self) -> None:
@@ -132,14 +133,14 @@ class Store:
     def add_vm(self, vm: VmRecord) -> None:
         with self.lock:
             self._index_vm(vm)
-            if not vm.golden:
+            if self._durable and not vm.golden:
                 with self._persist.transaction():
                     self._persist.put("vms", vm.vm_id, vm.to_json())
                     self._persist.put_files(vm.vm_id, vm.files)
 
     def save_vm(self, vm: VmRecord) -> None:
         """Persist a changed VM (its files are saved through :meth:`put_file`)."""
-        if vm.golden:
+        if vm.golden or not self._durable:
             return
         with self.lock:
             self._persist.put("vms", vm.vm_id, vm.to_json())
@@ -176,7 +177,7 @@ class Store:
     def put_file(self, vm: VmRecord, path: str, entry: FileEntry) -> None:
         with self.lock:
             vm.files[path] = entry
-            if not vm.golden:
+            if self._durable and not vm.golden:
                 self._persist.put_files(vm.vm_id, {path: entry})
 
     # --- filesystems ----------------------------------------------------------------------------
@@ -189,7 +190,8 @@ class Store:
     def add_filesystem(self, fs: FilesystemRecord) -> None:
         with self.lock:
             self._index_fs(fs)
-            self._persist.put("filesystems", fs.filesystem_id, fs.to_json())
+            if self._durable:
+                self._persist.put("filesystems", fs.filesystem_id, fs.to_json())
 
     def filesystem_by_name(self, org_id: str, name: str) -> FilesystemRecord | None:
         ident = self._fs_names.get((org_id, name))
@@ -225,7 +227,8 @@ class Store:
     def add_mount(self, mount: MountRecord) -> None:
         with self.lock:
             self._index_mount(mount)
-            self._persist.put("mounts", mount.mount_id, mount.to_json())
+            if self._durable:
+                self._persist.put("mounts", mount.mount_id, mount.to_json())
 
     def vm_mounts(self, vm_id: str) -> list[MountRecord]:
         """Mounts of one VM, oldest first."""
@@ -246,7 +249,8 @@ class Store:
     def add_run(self, run: RunRecord) -> None:
         with self.lock:
             self._index_run(run)
-            self._persist.put("runs", run.run_id, run.to_json())
+            if self._durable:
+                self._persist.put("runs", run.run_id, run.to_json())
 
     def vm_runs_after(self, vm_id: str, seq: int) -> Iterator[RunRecord]:
         index = self._vm_runs.get(vm_id)
@@ -265,4 +269,5 @@ class Store:
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         with self.lock:
             self.idempotency[record.ident] = record
-            self._persist.put("idempotency", record.ident, record.to_json())
+            if self._durable:
+                self._persist.put("idempotency", record.ident, record.to_json())
