@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.cli import main
 
@@ -71,3 +74,13 @@ def test_var_overrides(tmp_path: Path) -> None:
 def test_missing_path(tmp_path: Path) -> None:
     code, _, err = run("validate", str(tmp_path / "nope"))
     assert code == 1 and "no such file or directory" in err
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=200))
+def test_random_input_never_crashes(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "m.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+        result = CliRunner().invoke(main, ["validate", folder])
+    assert result.exit_code in (0, 1)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
