@@ -132,6 +132,8 @@ def emulator(
 ) -> None:
     """Serve an Arker-compatible API on loopback for demos and tests."""
     # Imported here so that other commands do not pay for Starlette/uvicorn at start-up.
+    import sqlite3
+
     from pydantic import ValidationError
 
     from .emulator import EmulatorSettings, serve
@@ -163,6 +165,8 @@ def emulator(
         serve(settings)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"cannot use the database {db}: {exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,3 +69,14 @@ async def test_paths_without_the_api_prefix_work_too(app: object, checker: objec
         response = await client.get("http://emulator.test/v1/whoami")
     assert response.status_code == 200
     assert response.json()["org_name"] == "acme"
+
+
+async def test_trailing_slash_is_an_unknown_route(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/vms/")
+    assert response.status_code == 404
+    assert error_of(response)["details"] == {"resource": "route"}
+
+
+async def test_emulator_extras_are_also_under_the_base_url(anon: httpx.AsyncClient) -> None:
+    assert "totals" in (await anon.get("/_emulator/stats")).json()
+    assert (await anon.post("/_emulator/reset")).json() == {"reset": True}

@@ -149,12 +149,14 @@ def _extra_routes(state: ArkerState, stats: OperationStats, plan: FaultPlan) -> 
     async def put_presigned(request: Request) -> Response:
         return await sync.presigned_put(state, request.path_params["token"], request)
 
-    return [
-        Route("/_emulator/stats", get_stats, methods=["GET"]),
-        Route("/_emulator/reset", post_reset, methods=["POST"]),
+    routes: list[BaseRoute] = [
         Route(f"{sync.PRESIGNED_PREFIX}/uploads/{{token}}", put_presigned, methods=["PUT"]),
         Route(f"{sync.PRESIGNED_PREFIX}/{{token}}", get_presigned, methods=["GET"]),
     ]
+    for prefix in API_PREFIXES:  # also reachable as $ARKER_BASE_URL/_emulator/...
+        routes.append(Route(f"{prefix}/_emulator/stats", get_stats, methods=["GET"]))
+        routes.append(Route(f"{prefix}/_emulator/reset", post_reset, methods=["POST"]))
+    return routes
 
 
 async def _unmatched(request: Request, exc: Exception) -> Response:
@@ -200,6 +202,8 @@ def create_app(settings: EmulatorSettings | None = None) -> EmulatorApp:
         routes=[*_extra_routes(state, stats, plan), *_api_routes(state)],
         exception_handlers={HTTPException: _unmatched},
     )
+    # A trailing slash is an unknown route (404 envelope), not a redirect.
+    app.router.redirect_slashes = False
     app.state.arker = state
     app.state.stats = stats
     app.state.settings = settings
