@@ -28,6 +28,12 @@ from .conftest import KEY_A, make_settings
 MiB = 1024 * 1024
 
 
+def _client(url: str, checker: ConformanceChecker, key: str | None = KEY_A) -> httpx.Client:
+    """A plain httpx client whose every response goes through the contract checker."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=url, headers=headers, event_hooks={"response": [checker.hook]})
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, EmulatorSettings]]:
     settings = make_settings()
@@ -49,10 +55,14 @@ def sdk(server: tuple[str, EmulatorSettings], checker: ConformanceChecker) -> It
     assert checker.checked, "no response was checked"
 
 
-def test_running_yields_a_loopback_base_url(server: tuple[str, EmulatorSettings]) -> None:
+def test_running_yields_a_loopback_base_url(
+    server: tuple[str, EmulatorSettings], checker: ConformanceChecker
+) -> None:
     url, _ = server
     assert url.startswith("http://127.0.0.1:") and url.endswith("/api")
-    assert httpx.get(f"{url}/v1/health").json()["status"] == "ok"
+    with _client(url, checker, key=None) as client:
+        assert client.get("/v1/health").json()["status"] == "ok"
+    assert checker.checked["health"] == 1
 
 
 def test_sdk_end_to_end(sdk: Arker) -> None:
@@ -134,12 +144,12 @@ def test_sdk_sees_typed_errors(sdk: Arker) -> None:
     assert immutable.value.code == "invalid_state"
 
 
-def test_a_dropped_connection_still_did_the_work() -> None:
+def test_a_dropped_connection_still_did_the_work(checker: ConformanceChecker) -> None:
     """The client sees "server disconnected without a response", yet the fork happened."""
     settings = make_settings(ambiguous_rate=0.5, seed=1)
     with (
         running(settings) as url,
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as c,
+        _client(url, checker) as c,
     ):
         dropped: list[str] = []
         for i in range(12):
@@ -158,7 +168,7 @@ def test_a_dropped_connection_still_did_the_work() -> None:
                 break
             else:
                 pytest.fail("every GET was dropped")
-        stats = httpx.get(url.removesuffix("/api") + "/_emulator/stats").json()
+        stats = c.get("/_emulator/stats").json()
     assert stats["operations"]["fork"]["dropped"] == len(dropped)
 
 
@@ -177,17 +187,17 @@ def _spawn(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen[str], str]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_cli_serves_on_a_free_port_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+def test_cli_serves_on_a_free_port_and_stops_cleanly(
+    tmp_path: Path, sig: signal.Signals, checker: ConformanceChecker
+) -> None:
     db = tmp_path / "state.db"
     process, url = _spawn(["--port", "0", "--db", str(db), "--api-key", "cli-key:clients"], tmp_path)
     try:
         assert not url.endswith(":0/api")
-        headers = {"Authorization": "Bearer cli-key"}
-        assert httpx.get(f"{url}/v1/whoami", headers=headers).json()["org_name"] == "clients"
-        created = httpx.post(
-            f"{url}/v1/fork", json={"source_vm_name": "ubuntu", "name": "kept"}, headers=headers
-        )
-        assert created.status_code == 200
+        with _client(url, checker, key="cli-key") as client:
+            assert client.get("/v1/whoami").json()["org_name"] == "clients"
+            created = client.post("/v1/fork", json={"source_vm_name": "ubuntu", "name": "kept"})
+            assert created.status_code == 200
         process.send_signal(sig)
         output, _ = process.communicate(timeout=15)
     finally:
@@ -200,20 +210,21 @@ def test_cli_serves_on_a_free_port_and_stops_cleanly(tmp_path: Path, sig: signal
 
     again, url = _spawn(["--port", "0", "--db", str(db), "--api-key", "cli-key:clients"], tmp_path)
     try:
-        vm = httpx.get(f"{url}/v1/vms/kept", headers={"Authorization": "Bearer cli-key"})
-        assert vm.status_code == 200
+        with _client(url, checker, key="cli-key") as client:
+            assert client.get("/v1/vms/kept").status_code == 200
     finally:
         again.send_signal(signal.SIGTERM)
         again.communicate(timeout=15)
 
 
-def test_cli_prints_a_generated_demo_key_that_works(tmp_path: Path) -> None:
+def test_cli_prints_a_generated_demo_key_that_works(tmp_path: Path, checker: ConformanceChecker) -> None:
     process, url = _spawn(["--port", "0"], tmp_path)
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(2)]
         key = next(line.split("ARKER_API_KEY=")[1].split()[0] for line in lines if "ARKER_API_KEY=" in line)
-        assert httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        with _client(url, checker, key=key) as client:
+            assert client.get("/v1/whoami").status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
@@ -238,10 +249,12 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
         assert message in result.stderr, (args, result.stderr)
 
 
-def test_keep_alive_requests_do_not_stall(server: tuple[str, EmulatorSettings]) -> None:
+def test_keep_alive_requests_do_not_stall(
+    server: tuple[str, EmulatorSettings], checker: ConformanceChecker
+) -> None:
     """Nagle must be off on accepted sockets, or each keep-alive response waits ~40 ms for an ACK."""
     url, _ = server
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+    with _client(url, checker) as client:
         client.get("/v1/whoami")
         started = time.perf_counter()
         for _ in range(30):
