@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import error_of, fork
+from reconciler.emulator import create_app
+
+from .conftest import KEY_A, client_for, error_of, fork, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -25,18 +27,20 @@ async def _state(api: httpx.AsyncClient, vm_id: str, mount_id: str) -> str:
     return state
 
 
-async def test_mount_attaches_then_mounts(api: httpx.AsyncClient) -> None:
-    vm = await fork(api)
-    fs = await _filesystem(api, "datasets")
-    mount = (
-        await api.post(
-            f"/v1/vms/{vm['vm_id']}/mounts", json={"filesystem_id": fs["filesystem_id"], "path": "/mnt/data/"}
-        )
-    ).json()
-    assert mount["state"] == "attaching" and mount["path"] == "/mnt/data"
-    assert await _state(api, vm["vm_id"], mount["mount_id"]) == "attaching"
-    await asyncio.sleep(0.08)  # the fixture's mount delay is 0.05 s
-    assert await _state(api, vm["vm_id"], mount["mount_id"]) == "mounted"
+async def test_mount_attaches_then_mounts(checker: Any) -> None:
+    app = create_app(make_settings(mount_delay_seconds=0.4))  # long enough to observe attaching
+    try:
+        async with client_for(app, KEY_A, checker) as api:
+            vm = await fork(api)
+            fs = await _filesystem(api, "datasets")
+            body = {"filesystem_id": fs["filesystem_id"], "path": "/mnt/data/"}
+            mount = (await api.post(f"/v1/vms/{vm['vm_id']}/mounts", json=body)).json()
+            assert mount["state"] == "attaching" and mount["path"] == "/mnt/data"
+            assert await _state(api, vm["vm_id"], mount["mount_id"]) == "attaching"
+            await asyncio.sleep(0.45)
+            assert await _state(api, vm["vm_id"], mount["mount_id"]) == "mounted"
+    finally:
+        app.state.close()
 
 
 async def test_default_path_and_idempotent_repeat(api: httpx.AsyncClient) -> None:
