@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -64,7 +66,7 @@ def test_order_respects_edges_or_reports_cycles(edges: list[tuple[int, int]]) ->
     except CycleError as err:
         for cycle in err.cycles:
             assert cycle[0] == cycle[-1]
-            for node, dep in zip(cycle, cycle[1:]):
+            for node, dep in itertools.pairwise(cycle):
                 assert dep in g.dependencies(node)
         return
     position = {n: i for i, n in enumerate(order)}

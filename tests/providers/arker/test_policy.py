@@ -23,7 +23,10 @@ class Inbound:
 def test_allow_list_splits_hosts_and_ips_and_denies_the_rest() -> None:
     rules = compile_egress(Egress("allow", ("GitHub.com", "10.0.0.0/8", "pypi.org"), (443, (8000, 8100))))
     assert list(rules) == ["egress-allow-hosts", "egress-allow-ips", "egress-default"]
-    assert rules["egress-allow-hosts"]["match"] == {"hosts": ["github.com", "pypi.org"], "ports": [443, [8000, 8100]]}
+    assert rules["egress-allow-hosts"]["match"] == {
+        "hosts": ["github.com", "pypi.org"],
+        "ports": [443, [8000, 8100]],
+    }
     assert rules["egress-allow-ips"]["action"] == "allow"
     assert rules["egress-default"] == {"type": "outbound", "priority": 100, "action": "deny"}
 
@@ -37,7 +40,9 @@ def test_block_list_allows_the_rest() -> None:
 
 @pytest.mark.parametrize(("mode", "action"), [("open", "allow"), ("blocked", "deny")])
 def test_modes_compile_to_a_single_catch_all(mode: str, action: str) -> None:
-    assert compile_egress(Egress(mode)) == {"egress-default": {"type": "outbound", "priority": 100, "action": action}}
+    assert compile_egress(Egress(mode)) == {
+        "egress-default": {"type": "outbound", "priority": 100, "action": action}
+    }
 
 
 def test_priorities_are_unique_across_the_policy() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): speed and memory targets measured as ratios in one run."""
