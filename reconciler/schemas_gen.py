@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-__all__ = ["SCHEMAS", "SCHEMA_DIR", "manifest_schema", "render", "write_all"]
+__all__ = ["SCHEMAS", "SCHEMA_DIR", "manifest_schema", "plan_schema", "render", "write_all"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -44,8 +44,22 @@ def manifest_schema() -> dict[str, Any]:
     }
 
 
+def plan_schema() -> dict[str, Any]:
+    """The ``arkerctl plan -o json`` document (SPEC §4), also the shape of ``arkerctl drift -o json``."""
+    from .render import FORMAT_VERSION, PlanDocument
+
+    body = TypeAdapter(PlanDocument).json_schema(schema_generator=_Untitled)
+    return {
+        "$schema": _DRAFT,
+        "$id": "https://arkerctl.dev/schemas/plan.schema.json",
+        **body,
+        "title": f"arkerctl plan document (format_version {FORMAT_VERSION})",
+    }
+
+
 SCHEMAS: list[tuple[str, Generator]] = [
     ("manifest.schema.json", manifest_schema),
+    ("plan.schema.json", plan_schema),
 ]
 
 
