@@ -30,7 +30,7 @@ class _Style:
         self.color = color
 
     def paint(self, text: str, code: str) -> str:
-        return f"\x1b[{code}m{text}{_RESET}" if self.color and text else text
+        return f"\x1b[{code}m{text}{_RESET}" if self.color and code and text else text
 
     def symbol(self, symbol: str) -> str:
         return self.paint(symbol, _COLOURS.get(symbol, ""))
@@ -52,7 +52,7 @@ def _field(change: Change, marker: str, style: _Style) -> str:
 
 
 def _block(symbol: str, address: str, lines: list[str], style: _Style) -> list[str]:
-    opening = f"{style.symbol(f'{symbol:>3}')} {address}"
+    opening = f"{' ' * (3 - len(symbol))}{style.symbol(symbol)} {address}"
     if not lines:
         return [opening]
     return [opening + " {", *lines, "    }"]
