@@ -6,9 +6,15 @@ User errors are printed as one clear message, never as a traceback.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -104,6 +110,526 @@ def graph(paths: tuple[str, ...], output: str, variables: tuple[str, ...]) -> No
     dependencies = state.graph()
     text = to_dot(dependencies, state.stack.name) if output == "dot" else to_mermaid(dependencies)
     click.echo(text, nl=False)
+
+
+# --- plan / apply / destroy / drift / import / state / force-unlock (issue 4) ---------------------------
+
+
+def _color(stream: object = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    target = stream if stream is not None else sys.stdout
+    isatty = getattr(target, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _stdin_is_tty() -> bool:
+    isatty = getattr(sys.stdin, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Map every expected failure to one clear message and exit 1: never a traceback for a user error."""
+    from .engine import CycleError
+    from .manifest import ManifestError
+    from .providers.arker.errors import ArkerError
+    from .providers.base import ImportError_
+    from .state import StateError
+    from .workflow import PlanFileError, WorkflowError
+
+    try:
+        yield
+    except ManifestError as exc:
+        _echo_diagnostics(exc.warnings)
+        _echo_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERROR)
+    except (StateError, WorkflowError, PlanFileError, ImportError_, CycleError) as exc:
+        _fail(str(exc))
+    except ArkerError as exc:
+        _fail(f"Arker API: {exc}")
+
+
+def _settings(**options: Any) -> Any:
+    from .durations import parse_duration
+    from .workflow import RunSettings
+
+    lock_timeout = options.pop("lock_timeout", None)
+    paths = options.pop("paths", ())
+    variables = options.pop("variables", ())
+    values: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if lock_timeout is not None:
+        try:
+            values["lock_timeout"] = parse_duration(lock_timeout)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--lock-timeout") from None
+    return RunSettings(paths=_paths(paths), variables=_parse_vars(variables), **values)
+
+
+def _plan_options(settings: Any) -> Any:
+    from .engine import PlanOptions
+
+    return PlanOptions(
+        destroy=settings.destroy,
+        refresh_only=settings.refresh_only,
+        targets=settings.targets,
+        replace=settings.replace,
+    )
+
+
+def _check_addresses(planned: Any, addresses: Sequence[str], option: str) -> None:
+    known = {c.address for c in planned.configs} | set(planned.state.resources if planned.state else ())
+    unknown = sorted(set(addresses) - known)
+    if unknown:
+        _fail(f"{option} {', '.join(unknown)}: no such resource in the manifests or state")
+
+
+def _render_plan(planned: Any, stack: str, output: str) -> str:
+    from . import render
+
+    if output == "json":
+        return str(render.plan_json(planned.plan, stack=stack))
+    if output == "markdown":
+        return str(render.plan_markdown(planned.plan, stack=stack))
+    return str(render.plan_text(planned.plan, stack=stack, color=_color()))
+
+
+_lock_timeout_option = click.option(
+    "--lock-timeout",
+    default="0s",
+    show_default=True,
+    metavar="DURATION",
+    help="Wait this long for the state lock.",
+)
+_parallelism_option = click.option(
+    "--parallelism", type=click.IntRange(1, 1000), default=10, show_default=True, help="Operations at once."
+)
+_var_option = click.option("--var", "variables", multiple=True, metavar="K=V", help="Override a Stack var.")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan for `arkerctl apply FILE`."
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--refresh-only", is_flag=True, help="Only record drift: live values become the last applied.")
+@click.option("--destroy", is_flag=True, help="Plan the destruction of every managed object.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies."
+)
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be replaced.")
+@_var_option
+@_parallelism_option
+def plan(
+    paths: tuple[str, ...],
+    output: str,
+    out_file: str | None,
+    detailed_exitcode: bool,
+    refresh_only: bool,
+    destroy: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    variables: tuple[str, ...],
+    parallelism: int,
+) -> None:
+    """Show what apply would change: desired (manifests) vs live (Arker API) vs last applied (state)."""
+    from .workflow import PlanFile, configs_digest, connected, make_plan, open_workspace, write_planfile
+
+    with _user_errors():
+        settings = _settings(
+            paths=paths,
+            variables=variables,
+            parallelism=parallelism,
+            targets=targets,
+            replace=replace,
+            refresh_only=refresh_only,
+            destroy=destroy,
+        )
+        ws = open_workspace(settings)
+
+        async def go() -> Any:
+            async with connected(ws) as providers:
+                return await make_plan(ws, providers, _plan_options(settings))
+
+        planned = asyncio.run(go())
+        _check_addresses(planned, (*targets, *replace), "--target/--replace")
+        stack = ws.desired.stack.name
+        click.echo(_render_plan(planned, stack, output), nl=False)
+        if out_file is not None:
+            if not planned.plan.is_applyable:
+                _fail("the plan has conflicts or errors: not saved")
+            absolute = tuple(str(p.resolve()) for p in settings.paths)
+            saved = PlanFile(
+                stack=stack, paths=absolute, configs_digest=configs_digest(planned.configs), plan=planned.plan
+            )
+            write_planfile(Path(out_file), saved)
+            click.echo(f"Saved the plan to {out_file}. Apply it with: arkerctl apply {out_file}", err=True)
+        if not planned.plan.is_applyable:
+            sys.exit(EXIT_ERROR)
+        if detailed_exitcode and planned.plan.has_changes:
+            sys.exit(EXIT_CHANGES)
+
+
+def _confirm(question: str, auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not _stdin_is_tty():
+        _fail("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
+    click.echo(f"\n{question}\n  Only 'yes' will be accepted to approve.\n")
+    answer = click.prompt("  Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        click.echo("\nCancelled: nothing was changed.")
+        sys.exit(EXIT_ERROR)
+
+
+def _run_apply(
+    settings: Any, *, auto_approve: bool, output: str, operation: str, planfile: Any = None
+) -> None:
+    """plan (or load the saved one) -> confirm -> apply under the state lock, with Ctrl-C handling."""
+    from .render.apply import apply_json, apply_summary_text, progress_line
+    from .workflow import configs_digest, connected, make_plan, open_workspace
+    from .workflow.core import apply_planned
+
+    ws = open_workspace(settings)
+    stack = ws.desired.stack.name
+    text = output == "text"
+    with ws.lock(operation) as lock:
+        if lock.taken_over is not None:
+            held = lock.taken_over
+            click.echo(
+                f"Took over a stale lock of {held.who} (pid {held.pid} on {held.host}, {held.operation} "
+                f"since {held.created_at}): that run ended without releasing it.",
+                err=True,
+            )
+
+        async def go() -> tuple[Any, Any, bool]:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            interrupted = False
+
+            def on_sigint() -> None:
+                nonlocal interrupted
+                if interrupted:
+                    raise KeyboardInterrupt
+                interrupted = True
+                stop.set()
+                click.echo(
+                    "\nInterrupt received: letting operations in flight finish; nothing new starts. "
+                    "Press Ctrl-C again to abandon them.",
+                    err=True,
+                )
+
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+            async with connected(ws) as providers:
+                options = planfile.plan.options if planfile is not None else _plan_options(settings)
+                planned = await make_plan(ws, providers, options)
+                if planfile is not None:
+                    if planfile.configs_digest != configs_digest(planned.configs):
+                        raise _Refused("the manifests changed since the plan was made")
+                    if not planfile.plan.is_current(planned.state, planned.live):
+                        raise _Refused("the state or live objects changed since the plan was made")
+                    planned = dataclasses.replace(planned, plan=planfile.plan)
+                    if text:
+                        click.echo(f"Applying the saved plan ({planned.plan.summary.model_dump()}).")
+                else:
+                    if output == "text":
+                        click.echo(_render_plan(planned, stack, "text"), nl=False)
+                    else:
+                        click.echo(_render_plan(planned, stack, "text"), nl=False, err=True)
+                    if not planned.plan.is_applyable:
+                        raise _Refused("the plan has conflicts or errors: nothing was applied")
+                    if not planned.plan.has_changes:
+                        return planned, None, False
+                    verb = "destroy every managed object" if settings.destroy else "perform these actions"
+                    await asyncio.to_thread(_confirm, f"Do you want to {verb}?", auto_approve)
+                lock.verify()
+
+                def on_event(event: Any) -> None:
+                    line = progress_line(event)
+                    if line is not None:
+                        click.echo(line, err=not text)
+
+                result = await apply_planned(ws, providers, planned, stop=stop, on_event=on_event)
+                return planned, result, interrupted
+
+        try:
+            planned, result, interrupted = asyncio.run(go())
+        except _Refused as exc:
+            _fail(f"{exc}; run plan again")
+        if result is None:
+            if output == "json":
+                click.echo(_render_plan(planned, stack, "json"), nl=False)
+            return
+        serial = result.state.serial
+        if output == "json":
+            click.echo(apply_json(result.plan, result.report, stack=stack, state_serial=serial), nl=False)
+        else:
+            click.echo(
+                "\n" + apply_summary_text(result.plan, result.report, interrupted=interrupted), nl=False
+            )
+        if not result.ok:
+            sys.exit(EXIT_ERROR)
+
+
+class _Refused(Exception):
+    """A saved plan or a plan that must not be applied."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (required without a terminal).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--refresh-only", is_flag=True, help="Only record drift into state.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies."
+)
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be replaced.")
+@_var_option
+@_parallelism_option
+@_lock_timeout_option
+def apply(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    output: str,
+    refresh_only: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    variables: tuple[str, ...],
+    parallelism: int,
+    lock_timeout: str,
+) -> None:
+    """Make live objects match the manifests (PATH...), or carry out a saved plan (PLANFILE)."""
+    from .workflow import is_planfile, read_planfile
+
+    with _user_errors():
+        planfile = None
+        if len(paths) == 1 and is_planfile(Path(paths[0])):
+            planfile = read_planfile(Path(paths[0]))
+            paths = planfile.paths
+        settings = _settings(
+            paths=paths,
+            variables=variables,
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            targets=targets,
+            replace=replace,
+            refresh_only=refresh_only,
+        )
+        _run_apply(
+            settings,
+            auto_approve=auto_approve or planfile is not None,
+            output=output,
+            operation="apply",
+            planfile=planfile,
+        )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking (required without a terminal).")
+@click.option(
+    "--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and what depends on it."
+)
+@_var_option
+@_parallelism_option
+@_lock_timeout_option
+def destroy(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    variables: tuple[str, ...],
+    parallelism: int,
+    lock_timeout: str,
+) -> None:
+    """Destroy every object the stack manages (prevent_destroy still protects)."""
+    with _user_errors():
+        settings = _settings(
+            paths=paths,
+            variables=variables,
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            targets=targets,
+            destroy=True,
+        )
+        _run_apply(settings, auto_approve=auto_approve, output="text", operation="destroy")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+@_var_option
+@_parallelism_option
+def drift(paths: tuple[str, ...], output: str, variables: tuple[str, ...], parallelism: int) -> None:
+    """Compare live objects with the last applied state and the manifests; exit 2 on drift."""
+    from . import render
+    from .workflow import connected, make_plan, open_workspace
+
+    with _user_errors():
+        settings = _settings(paths=paths, variables=variables, parallelism=parallelism)
+        ws = open_workspace(settings)
+
+        async def go() -> Any:
+            async with connected(ws) as providers:
+                return await make_plan(ws, providers, _plan_options(settings))
+
+        planned = asyncio.run(go())
+        stack = ws.desired.stack.name
+        if output == "json":
+            click.echo(render.drift_json(planned.plan, stack=stack), nl=False)
+        elif output == "markdown":
+            click.echo(render.drift_markdown(planned.plan, stack=stack), nl=False)
+        else:
+            click.echo(render.drift_text(planned.plan, stack=stack, color=_color()), nl=False)
+        if not planned.plan.is_applyable:
+            sys.exit(EXIT_ERROR)
+        if planned.plan.drift or planned.plan.has_changes:
+            sys.exit(EXIT_CHANGES)
+
+
+@main.command(name="import")
+@click.argument("address")
+@click.argument("object_id", metavar="ID")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_var_option
+@_lock_timeout_option
+def import_(
+    address: str, object_id: str, paths: tuple[str, ...], variables: tuple[str, ...], lock_timeout: str
+) -> None:
+    """Adopt the existing object ID as ADDRESS (declared in the manifests under PATH, default '.')."""
+    from .workflow import connected, import_resource, open_workspace
+
+    with _user_errors():
+        settings = _settings(paths=paths, variables=variables, lock_timeout=lock_timeout)
+        ws = open_workspace(settings)
+        with ws.lock("import"):
+
+            async def go() -> Any:
+                async with connected(ws) as providers:
+                    return await import_resource(ws, providers, address, object_id)
+
+            doc = asyncio.run(go())
+        entry = doc.resources[address]
+        click.echo(
+            f"Imported {address} (id {entry.id}). "
+            "Run `arkerctl plan` to see how it differs from the manifest."
+        )
+
+
+def _state_backend(paths: tuple[str, ...], variables: tuple[str, ...]) -> tuple[Any, Any]:
+    """The stack's backend from its manifests (unset ${env:...} do not matter for the state URL)."""
+    from .manifest import discover_stacks, load_stack
+    from .state import open_backend
+
+    stacks = discover_stacks(_paths(paths))
+    if len(stacks) > 1:
+        _fail(f"PATH holds {len(stacks)} stacks: name one stack folder")
+    desired = load_stack(
+        stacks[0].files, root=stacks[0].root, variables=_parse_vars(variables), missing_env="warn"
+    )
+    return desired, open_backend(desired.stack.state, root=desired.stack.root)
+
+
+@main.group()
+def state() -> None:
+    """Inspect and edit the stack's state (what arkerctl manages)."""
+
+
+@state.command(name="list")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_var_option
+def state_list(paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
+    """List managed addresses with their kind and id."""
+    from . import render
+
+    with _user_errors():
+        _, backend = _state_backend(paths, variables)
+        doc = backend.read()
+        if doc is None:
+            click.echo(f"No state yet at {backend.describe()}.", err=True)
+            return
+        click.echo(render.state_list(doc), nl=False)
+
+
+@state.command(name="show")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_var_option
+def state_show(address: str, paths: tuple[str, ...], variables: tuple[str, ...]) -> None:
+    """Show one managed object as last applied (secrets appear as digests or "(sensitive)")."""
+    from . import render
+
+    with _user_errors():
+        _, backend = _state_backend(paths, variables)
+        doc = backend.read()
+        entry = doc.resources.get(address) if doc is not None else None
+        if entry is None:
+            _fail(f"{address} is not in state")
+        click.echo(render.state_show(entry), nl=False)
+
+
+@state.command(name="rm")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_var_option
+@_lock_timeout_option
+def state_rm(address: str, paths: tuple[str, ...], variables: tuple[str, ...], lock_timeout: str) -> None:
+    """Stop managing ADDRESS: remove it from state, leaving the live object alone."""
+    from .durations import parse_duration
+    from .state import LockRequest
+
+    with _user_errors():
+        desired, backend = _state_backend(paths, variables)
+        request = LockRequest(operation="state rm", stack=desired.stack.name)
+        with backend.lock(request, timeout=parse_duration(lock_timeout)):
+            doc = backend.read()
+            if doc is None or address not in doc.resources:
+                _fail(f"{address} is not in state")
+            entry = doc.resources[address]
+            backend.write(doc.without(address), expected_serial=doc.serial)
+        click.echo(f"Removed {address} (id {entry.id}) from state; the live object was not touched.")
+
+
+@main.command(name="force-unlock")
+@click.argument("lock_id")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@_var_option
+def force_unlock(lock_id: str, paths: tuple[str, ...], force: bool, variables: tuple[str, ...]) -> None:
+    """Remove the state lock LOCK_ID left by a run that died (check that it really is gone first)."""
+    with _user_errors():
+        _, backend = _state_backend(paths, variables)
+        holder = backend.current_lock()
+        if holder is None:
+            _fail(f"the state at {backend.describe()} is not locked")
+        if holder.id != lock_id:
+            _fail(f"the state is locked by {holder.id}, not {lock_id}")
+        if not force:
+            if not _stdin_is_tty():
+                _fail("refusing to unlock without confirmation: stdin is not a terminal; pass --force")
+            click.echo(
+                f"Lock {holder.id} is held by {holder.who} (pid {holder.pid} on {holder.host}, "
+                f"{holder.operation} since {holder.created_at})."
+            )
+            if (
+                click.prompt("Remove it? Only 'yes' will be accepted", default="", show_default=False)
+                != "yes"
+            ):
+                _fail("cancelled: the lock was left in place")
+        backend.force_unlock(lock_id)
+        click.echo(f"Removed lock {lock_id}.")
 
 
 # --- emulator: owned by the emulator work (issue 3) ---------------------------------------------------

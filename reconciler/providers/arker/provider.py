@@ -1,0 +1,423 @@
+"""The Arker provider: refresh live objects with the fewest calls, and carry out one operation at a time.
+
+Refresh reads, in this order and in parallel where possible:
+
+1. every VM of the org, one paginated list (names, descriptions, resources, keys, ``public``);
+2. the filesystem list, once, when any filesystem or Sync is managed;
+3. per VM, only what the list lacks and only where it is managed: ``GET /v1/vms/{id}`` for policy rules
+   (the list omits them; ``GET .../policies`` has no rule ids), a sync manifest per directory of declared
+   files, and the mount list for VMs that carry Syncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from reconciler.engine.model import LiveResource, ResourceConfig, state_values, strip_reserved
+from reconciler.manifest import DesiredState, DesiredVM, Diagnostic, ManifestError
+from reconciler.state.model import ResourceState, StateDocument
+
+from ..base import PENDING_KEY, ApplyContext, ImportError_, is_pending
+from . import resources as rmap
+from .client import ArkerClient
+from .errors import AlreadyExists, ArkerError, NotFound
+from .idempotency import fork_idempotency_key
+from .wire import Filesystem, Mount, PatchVmRequest, PolicyUpdate, Vm
+
+__all__ = ["ArkerProvider"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Snapshot:
+    """What refresh read, kept for the apply that follows (update bodies are computed against it)."""
+
+    vms_by_id: dict[str, Vm] = field(default_factory=dict)
+    vms_by_name: dict[str, Vm] = field(default_factory=dict)
+    filesystems_by_id: dict[str, Filesystem] = field(default_factory=dict)
+    filesystems_by_name: dict[str, Filesystem] = field(default_factory=dict)
+    mounts_by_vm: dict[str, tuple[Mount, ...]] = field(default_factory=dict)
+
+
+class ArkerProvider:
+    """``Provider`` for Arker (see ``reconciler/providers/base.py``)."""
+
+    name = rmap.PROVIDER
+
+    def __init__(
+        self,
+        client: ArkerClient,
+        desired: DesiredState,
+        *,
+        parallelism: int = 10,
+        mount_timeout: float = 300.0,
+    ) -> None:
+        self.client = client
+        self.desired = desired
+        self.parallelism = max(1, parallelism)
+        self.mount_timeout = mount_timeout
+        self._vms: dict[str, DesiredVM] = {vm.address: vm for vm in desired.vms}
+        self._configs = rmap.vm_configs(desired)
+        self._by_address = {c.address: c for c in self._configs}
+        self._snapshot = _Snapshot()
+        self._check_supported()
+
+    def _check_supported(self) -> None:
+        problems = [
+            Diagnostic.at(
+                vm.location,
+                f"{vm.address}: lifecycle.create_before_destroy is not possible for an Arker VM",
+                "VM names are unique and cannot be changed, so a replacement cannot exist beside the old VM",
+            )
+            for vm in self.desired.vms
+            if vm.lifecycle.create_before_destroy
+        ]
+        if problems:
+            raise ManifestError(tuple(problems))
+
+    # ── engine values ───────────────────────────────────────────────────────────────────────────────────
+
+    def configs(self) -> tuple[ResourceConfig, ...]:
+        return self._configs
+
+    # ── refresh ─────────────────────────────────────────────────────────────────────────────────────────
+
+    async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
+        gate = asyncio.Semaphore(self.parallelism)
+
+        async def one(call: Callable[[], Awaitable[T]]) -> T:
+            async with gate:
+                return await call()
+
+        return list(await asyncio.gather(*(one(call) for call in calls)))
+
+    async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
+        recorded = {
+            address: entry
+            for address, entry in (state.resources.items() if state is not None else ())
+            if entry.provider == self.name
+        }
+        snap = _Snapshot()
+        vms = [vm async for vm in self.client.list_vms()]
+        snap.vms_by_id = {vm.vm_id: vm for vm in vms}
+        snap.vms_by_name = {vm.name: vm for vm in vms if vm.name}
+        kinds = {c.kind for c in self._configs} | {r.kind for r in recorded.values()}
+        if kinds & {rmap.KIND_FILESYSTEM, rmap.KIND_SYNC}:
+            filesystems = await self.client.list_filesystems()
+            snap.filesystems_by_id = {fs.filesystem_id: fs for fs in filesystems}
+            snap.filesystems_by_name = {fs.name: fs for fs in filesystems}
+
+        live: dict[str, LiveResource] = {}
+        vm_reads: list[tuple[str, Vm, ResourceState | None]] = []
+        for address in sorted(set(self._by_address) | set(recorded)):
+            config = self._by_address.get(address)
+            entry = recorded.get(address)
+            kind = config.kind if config is not None else entry.kind if entry is not None else ""
+            if kind == rmap.KIND_VM:
+                vm = self._find_vm(snap, config, entry)
+                if vm is not None:
+                    vm_reads.append((address, vm, entry))
+            elif kind == rmap.KIND_FILESYSTEM:
+                fs = self._find_filesystem(snap, config, entry)
+                if fs is not None:
+                    live[address] = rmap.live_filesystem(address, fs)
+
+        # Mounts: one list per VM that carries a desired or recorded Sync.
+        sync_vms: set[str] = set()
+        for address in set(self._by_address) | set(recorded):
+            config = self._by_address.get(address)
+            entry = recorded.get(address)
+            if (config or entry) is None or (config.kind if config else entry.kind) != rmap.KIND_SYNC:  # type: ignore[union-attr]
+                continue
+            vm_id = self._sync_vm_id(snap, config, entry)
+            if vm_id:
+                sync_vms.add(vm_id)
+        mount_lists = await self._gather(
+            [lambda v=vm_id: self._mounts_or_none(v) for vm_id in sorted(sync_vms)]  # type: ignore[misc]
+        )
+        pairs = zip(sorted(sync_vms), mount_lists, strict=True)
+        snap.mounts_by_vm = {vm_id: mounts for vm_id, mounts in pairs if mounts is not None}
+
+        vm_views = await self._gather(
+            [lambda a=a, v=v, e=e: self._live_vm(a, v, e) for a, v, e in vm_reads]  # type: ignore[misc]
+        )
+        for view in vm_views:
+            if view is not None:
+                live[view.address] = view
+
+        for address in sorted(set(self._by_address) | set(recorded)):
+            config = self._by_address.get(address)
+            entry = recorded.get(address)
+            kind = config.kind if config is not None else entry.kind if entry is not None else ""
+            if kind == rmap.KIND_SYNC:
+                found = self._find_mount(snap, config, entry)
+                if found is not None:
+                    live[address] = found
+        self._snapshot = snap
+        return dict(sorted(live.items()))
+
+    async def _mounts_or_none(self, vm_id: str) -> tuple[Mount, ...] | None:
+        try:
+            return await self.client.list_mounts(vm_id)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _find_vm(snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None) -> Vm | None:
+        if entry is not None and entry.id:
+            return snap.vms_by_id.get(entry.id)
+        name = config.name if config is not None else entry.name if entry is not None else None
+        return snap.vms_by_name.get(name) if name else None
+
+    @staticmethod
+    def _find_filesystem(
+        snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
+    ) -> Filesystem | None:
+        if entry is not None and entry.id:
+            return snap.filesystems_by_id.get(entry.id)
+        name = config.name if config is not None else entry.name if entry is not None else None
+        return snap.filesystems_by_name.get(name) if name else None
+
+    def _sync_target(
+        self, config: ResourceConfig | None, entry: ResourceState | None
+    ) -> tuple[str | None, str | None, str | None]:
+        values = config.values if config is not None else entry.values if entry is not None else {}
+        return values.get("vm"), values.get("filesystem"), values.get("path")
+
+    def _sync_vm_id(
+        self, snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
+    ) -> str | None:
+        if entry is not None and entry.id:
+            return rmap.split_mount_id(entry.id)[0]
+        vm_name, _, _ = self._sync_target(config, entry)
+        vm = snap.vms_by_name.get(vm_name) if vm_name else None
+        return vm.vm_id if vm is not None else None
+
+    def _find_mount(
+        self, snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
+    ) -> LiveResource | None:
+        address = config.address if config is not None else entry.address  # type: ignore[union-attr]
+        name = config.name if config is not None else entry.name  # type: ignore[union-attr]
+        mount: Mount | None = None
+        if entry is not None and entry.id:
+            vm_id, mid = rmap.split_mount_id(entry.id)
+            mount = next((m for m in snap.mounts_by_vm.get(vm_id, ()) if m.mount_id == mid), None)
+        else:
+            vm_id = self._sync_vm_id(snap, config, entry) or ""
+            _, fs_name, path = self._sync_target(config, entry)
+            fs = snap.filesystems_by_name.get(fs_name) if fs_name else None
+            mount = next(
+                (
+                    m
+                    for m in snap.mounts_by_vm.get(vm_id, ())
+                    if m.path == path and fs is not None and m.filesystem_id == fs.filesystem_id
+                ),
+                None,
+            )
+        if mount is None:
+            return None
+        vm = snap.vms_by_id.get(mount.vm_id)
+        fs = snap.filesystems_by_id.get(mount.filesystem_id)
+        values = rmap.sync_values(
+            vm.name if vm is not None and vm.name else mount.vm_id,
+            fs.name if fs is not None else mount.filesystem_id,
+            mount.path,
+        )
+        return LiveResource(
+            address=address, kind=rmap.KIND_SYNC, name=name, id=rmap.mount_id(mount), values=values
+        )
+
+    async def _live_vm(self, address: str, vm: Vm, entry: ResourceState | None) -> LiveResource | None:
+        config = self._by_address.get(address)
+        recorded = strip_reserved(entry.values) if entry is not None else {}
+        wanted = set(config.values if config is not None else ()) | set(recorded)
+        if config is None and entry is None:
+            return None
+        rules: Mapping[str, Any] | None = None
+        files: Mapping[str, str | None] | None = None
+        managed = entry is not None and (bool(entry.id) or is_pending(entry))
+        if managed or config is not None:
+            # Details are read only for objects we manage; a conflict needs nothing but its id.
+            if managed and wanted & {"egress", "inbound"}:
+                try:
+                    full = await self.client.get_vm(vm.vm_id)
+                except NotFound:
+                    return None
+                rules = full.policies.rules if full.policies is not None else {}
+            if managed and "files" in wanted:
+                paths = set((config.values if config else {}).get("files", {})) | set(
+                    recorded.get("files", {})
+                )
+                files = await self.client.file_digests(vm.vm_id, paths)
+        values = rmap.live_vm_values(vm, wanted=wanted, rules=rules, files=files, recorded=recorded)
+        name = vm.name or (config.name if config is not None else "")
+        return LiveResource(address=address, kind=rmap.KIND_VM, name=name, id=vm.vm_id, values=values)
+
+    # ── apply ───────────────────────────────────────────────────────────────────────────────────────────
+
+    def _recorded(
+        self, config: ResourceConfig, object_id: str, values: dict[str, Any] | None = None
+    ) -> ResourceState:
+        stored = state_values(config) if values is None else values
+        return ResourceState(
+            address=config.address,
+            kind=config.kind,
+            name=config.name,
+            id=object_id,
+            provider=self.name,
+            config_hash=config.config_hash,
+            values=stored,
+            dependencies=config.dependencies,
+        )
+
+    def _pending(self, config: ResourceConfig, handle: dict[str, Any]) -> ResourceState:
+        values = state_values(config)
+        values[PENDING_KEY] = handle
+        return self._recorded(config, "", dict(sorted(values.items())))
+
+    def _key_texts(self, address: str) -> dict[str, str]:
+        vm = self._vms.get(address)
+        return {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
+
+    async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
+        if config.kind == rmap.KIND_VM:
+            await self._create_vm(config, ctx, replacing)
+        elif config.kind == rmap.KIND_FILESYSTEM:
+            await self._create_filesystem(config, ctx)
+        elif config.kind == rmap.KIND_SYNC:
+            await self._create_sync(config, ctx)
+        else:  # pragma: no cover - configs() only produces the kinds above
+            raise ValueError(f"unknown kind {config.kind}")
+
+    def _dependency_id(self, ctx: ApplyContext, address: str) -> str:
+        entry = ctx.current(address)
+        if entry is None or not entry.id:
+            raise ValueError(f"{address} has not been created")
+        return entry.id
+
+    async def _create_vm(self, config: ResourceConfig, ctx: ApplyContext, replacing: str | None) -> None:
+        source = config.values["source"]
+        source_id = self._dependency_id(ctx, f"vm.{source['vm']}") if "vm" in source else None
+        key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=replacing)
+        # Intent first: a crash after the fork leaves a pending entry that the next refresh resolves by name.
+        await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name}))
+        body = rmap.fork_request(
+            config, source_id=source_id, keys=self._key_texts(config.address), name=config.name
+        )
+        vm = await self.client.fork(body, idempotency_key=key)
+        await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name, "id": vm.vm_id}))
+        # The fork inherits the source's policy: drop inherited managed rules the new VM does not want.
+        stale = rmap.stale_rules(config.values, vm.policies.rules if vm.policies is not None else {})
+        if stale:
+            await self.client.patch_vm(vm.vm_id, PatchVmRequest(policies=PolicyUpdate(rules=stale)))
+        await self._write_files(vm.vm_id, config, None)
+        await ctx.record(self._recorded(config, vm.vm_id))
+
+    async def _write_files(self, vm_id: str, config: ResourceConfig, live: Mapping[str, Any] | None) -> None:
+        vm = self._vms.get(config.address)
+        if vm is None or not vm.files or "files" in _ignored_roots(config):
+            return
+        current = (live or {}).get("files", {}) if live is not None else {}
+        todo = {f.path: f for f in vm.files if current.get(f.path) != "sha256:" + f.sha256}
+        if not todo:
+            return
+        secret = {path for path, f in todo.items() if f.secret}
+        await self.client.sync_write(vm_id, {path: f.content for path, f in todo.items()}, secret=secret)
+
+    async def _create_filesystem(self, config: ResourceConfig, ctx: ApplyContext) -> None:
+        await ctx.record(self._pending(config, {"name": config.name}))
+        try:
+            fs = await self.client.create_filesystem(config.name)
+        except AlreadyExists:
+            # An ambiguous earlier attempt of this very create may have succeeded: the pending entry says
+            # this name is ours to take.
+            found = await self.client.list_filesystems(name_prefix=config.name)
+            match = next((f for f in found if f.name == config.name), None)
+            if match is None:
+                raise
+            fs = match
+        await ctx.record(self._recorded(config, fs.filesystem_id))
+
+    async def _create_sync(self, config: ResourceConfig, ctx: ApplyContext) -> None:
+        sync = next(s for s in self.desired.syncs if s.address == config.address)
+        vm_id = self._dependency_id(ctx, sync.vm_address)
+        fs_id = self._dependency_id(ctx, sync.filesystem_address)
+        await ctx.record(self._pending(config, {"vm_id": vm_id, "path": sync.path}))
+        try:
+            mount = await self.client.create_mount(vm_id, fs_id, sync.path)
+        except AlreadyExists:
+            mounts = await self.client.list_mounts(vm_id)
+            match = next((m for m in mounts if m.path == sync.path and m.filesystem_id == fs_id), None)
+            if match is None:
+                raise
+            mount = match
+        await ctx.record(
+            self._pending(config, {"vm_id": vm_id, "path": sync.path, "id": rmap.mount_id(mount)})
+        )
+        await self.client.wait_mount(vm_id, mount.mount_id, timeout=self.mount_timeout)
+        await ctx.record(self._recorded(config, rmap.mount_id(mount)))
+
+    async def update(
+        self, config: ResourceConfig, current: ResourceState, live: LiveResource | None, ctx: ApplyContext
+    ) -> None:
+        object_id = live.id if live is not None else current.id
+        if config.kind == rmap.KIND_VM:
+            live_values = live.values if live is not None else {}
+            body = rmap.patch_request(config, live_values, keys=self._key_texts(config.address))
+            if body is not None:
+                await self.client.patch_vm(object_id, body)
+            await self._write_files(object_id, config, live_values)
+        # Filesystems and Syncs have no in-place fields: an update only records the new config.
+        await ctx.record(self._recorded(config, object_id))
+
+    async def delete(self, current: ResourceState, ctx: ApplyContext) -> None:
+        if current.id:
+            try:
+                if current.kind == rmap.KIND_VM:
+                    await self.client.delete_vm(current.id)
+                elif current.kind == rmap.KIND_FILESYSTEM:
+                    await self.client.delete_filesystem(current.id)
+                elif current.kind == rmap.KIND_SYNC:
+                    vm_id, mid = rmap.split_mount_id(current.id)
+                    await self.client.delete_mount(vm_id, mid)
+            except NotFound:
+                pass  # already gone (deleted outside arkerctl, or a retried delete that had succeeded)
+        await ctx.forget(current.address)
+
+    # ── import ──────────────────────────────────────────────────────────────────────────────────────────
+
+    async def import_resource(self, config: ResourceConfig, object_id: str) -> ResourceState:
+        try:
+            if config.kind == rmap.KIND_VM:
+                vm = await self.client.get_vm(object_id)
+                state = self._recorded(config, vm.vm_id)
+                view = await self._live_vm(config.address, vm, state)
+                values = dict(view.values if view is not None else {})
+                for key in rmap.READ_FROM_STATE:  # not readable: assume the manifest's
+                    if key in config.values:
+                        values[key] = config.values[key]
+                stored = state_values(config)
+                stored.update(values)
+                return self._recorded(config, vm.vm_id, dict(sorted(stored.items())))
+            if config.kind == rmap.KIND_FILESYSTEM:
+                fs = await self.client.get_filesystem(object_id)
+                return self._recorded(config, fs.filesystem_id)
+            vm_id, mid = rmap.split_mount_id(object_id)
+            mounts = await self.client.list_mounts(vm_id)
+        except ValueError as err:
+            raise ImportError_(str(err)) from err
+        except NotFound as err:
+            raise ImportError_(f"no {config.kind} with id {object_id} is visible to this API key") from err
+        except ArkerError:
+            raise
+        if not any(m.mount_id == mid for m in mounts):
+            raise ImportError_(f"VM {vm_id} has no mount {mid}")
+        return self._recorded(config, object_id)
+
+
+def _ignored_roots(config: ResourceConfig) -> set[str]:
+    return {path.split(".", 1)[0].split("[", 1)[0] for path in config.lifecycle.ignore_changes}

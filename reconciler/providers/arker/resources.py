@@ -1,0 +1,345 @@
+"""Arker resource mapping: desired resources <-> engine values <-> API request bodies. Pure: no I/O.
+
+Comparable values per kind (the engine diffs these; live values are put in the same shape):
+
+    VM          source {vm|name|id|image: ...}   force new; not readable live (kept from state)
+                description, resources {vcpu, memory_mib, disk_mib}            in place (PATCH)
+                disk, durable                     force new; fork-time only, not readable live (state)
+                public                            force new; readable live
+                ssh_keys {id: public key}         in place; the whole key set (exact)
+                egress {rule id: rule}            in place; the ``egress-*`` rules (exact)
+                inbound {rule id: rule}           in place; the ``inbound-*`` rules (exact)
+                files {path: sha256:<hex>}        in place (sync write); only declared paths
+    Filesystem  {}                                the name is the identity
+    Sync        vm, filesystem, path              force new (a mount cannot be moved)
+
+Only fields the manifest sets are present, so a field the user leaves out is never compared (server
+defaults are not drift). Secret files are compared by digest and marked sensitive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.engine.diff import without_paths
+from reconciler.engine.model import Lifecycle, LiveResource, ResourceConfig
+from reconciler.engine.paths import format_path
+from reconciler.manifest import (
+    DesiredFilesystem,
+    DesiredState,
+    DesiredSync,
+    DesiredVM,
+    ResolvedSSHKey,
+    SourceID,
+    SourceName,
+    SourceVM,
+)
+
+from .policy import EGRESS_PREFIX, INBOUND_PREFIX, compile_egress, compile_inbound
+from .wire import (
+    Filesystem,
+    ForkRequest,
+    Mount,
+    PatchVmRequest,
+    PolicyUpdate,
+    ResourcesInput,
+    SshKeyInput,
+    Vm,
+)
+
+__all__ = [
+    "FORCE_NEW_VM",
+    "KIND_FILESYSTEM",
+    "KIND_SYNC",
+    "KIND_VM",
+    "PROVIDER",
+    "READ_FROM_STATE",
+    "filesystem_config",
+    "filesystem_values",
+    "fork_request",
+    "key_text",
+    "mount_id",
+    "patch_request",
+    "split_mount_id",
+    "sync_config",
+    "sync_values",
+    "vm_config",
+    "vm_configs",
+    "vm_values",
+]
+
+PROVIDER = "arker"
+KIND_VM = "VM"
+KIND_FILESYSTEM = "Filesystem"
+KIND_SYNC = "Sync"
+
+FORCE_NEW_VM = frozenset({"source", "disk", "durable", "public"})
+# Fork-time facts the API does not report back: the live view takes them from the last applied state.
+READ_FROM_STATE = ("source", "disk", "durable")
+_SYNC_FIELDS = frozenset({"vm", "filesystem", "path"})
+
+
+def key_text(public_key: str) -> str:
+    """An OpenSSH key without its comment: the comment is not part of the key's identity."""
+    parts = public_key.split()
+    return " ".join(parts[:2])
+
+
+def _source_value(vm: DesiredVM) -> dict[str, str]:
+    source = vm.source
+    if isinstance(source, SourceVM):
+        return {"vm": source.name}
+    if isinstance(source, SourceName):
+        return {"name": source.name}
+    if isinstance(source, SourceID):
+        return {"id": source.id}
+    return {"image": source.image}
+
+
+def _keys_value(keys: Iterable[ResolvedSSHKey]) -> dict[str, str]:
+    return {key.id: key_text(key.public_key) for key in sorted(keys, key=lambda k: k.id)}
+
+
+def vm_values(vm: DesiredVM) -> dict[str, Any]:
+    values: dict[str, Any] = {"source": _source_value(vm)}
+    if vm.description is not None:
+        values["description"] = vm.description
+    if vm.resources is not None:
+        resources = vm.resources.model_dump(exclude_none=True)
+        if resources:
+            values["resources"] = dict(sorted(resources.items()))
+    for flag in ("disk", "durable", "public"):
+        if getattr(vm, flag) is not None:
+            values[flag] = getattr(vm, flag)
+    if vm.ssh_keys is not None:
+        values["ssh_keys"] = _keys_value(vm.ssh_keys)
+    if vm.egress is not None:
+        values["egress"] = compile_egress(vm.egress)
+    if vm.inbound is not None:
+        values["inbound"] = compile_inbound(vm.inbound)
+    if vm.files:
+        values["files"] = {f.path: "sha256:" + f.sha256 for f in sorted(vm.files, key=lambda f: f.path)}
+    return dict(sorted(values.items()))
+
+
+def vm_config(vm: DesiredVM) -> ResourceConfig:
+    values = vm_values(vm)
+    exact = {path for path in ("ssh_keys", "egress", "inbound") if path in values}
+    sensitive = {format_path(("files", f.path)) for f in vm.files if f.secret}
+    return ResourceConfig(
+        address=vm.address,
+        kind=KIND_VM,
+        name=vm.name,
+        provider=PROVIDER,
+        values=values,
+        force_new=FORCE_NEW_VM,
+        sensitive=frozenset(sensitive),
+        exact=frozenset(exact),
+        depends_on=vm.depends_on,
+        lifecycle=Lifecycle(
+            prevent_destroy=vm.lifecycle.prevent_destroy,
+            create_before_destroy=vm.lifecycle.create_before_destroy,
+            ignore_changes=tuple(vm.lifecycle.ignore_changes),
+        ),
+    )
+
+
+def filesystem_values(_: DesiredFilesystem | Filesystem) -> dict[str, Any]:
+    return {}
+
+
+def filesystem_config(fs: DesiredFilesystem) -> ResourceConfig:
+    return ResourceConfig(
+        address=fs.address,
+        kind=KIND_FILESYSTEM,
+        name=fs.name,
+        provider=PROVIDER,
+        values=filesystem_values(fs),
+        depends_on=fs.depends_on,
+    )
+
+
+def sync_values(vm_name: str, filesystem_name: str, path: str) -> dict[str, Any]:
+    return {"filesystem": filesystem_name, "path": path, "vm": vm_name}
+
+
+def sync_config(sync: DesiredSync) -> ResourceConfig:
+    return ResourceConfig(
+        address=sync.address,
+        kind=KIND_SYNC,
+        name=sync.name,
+        provider=PROVIDER,
+        values=sync_values(sync.vm_name, sync.filesystem_name, sync.path),
+        force_new=_SYNC_FIELDS,
+        depends_on=sync.depends_on,
+        # A mount belongs to one VM and one filesystem: replacing either takes the binding with it.
+        replace_with=(sync.vm_address, sync.filesystem_address),
+    )
+
+
+def vm_configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
+    """Every desired resource as engine values, sorted by address."""
+    configs: list[ResourceConfig] = [vm_config(vm) for vm in desired.vms]
+    configs += [filesystem_config(fs) for fs in desired.filesystems]
+    configs += [sync_config(sync) for sync in desired.syncs]
+    return tuple(sorted(configs, key=lambda c: c.address))
+
+
+# ── live -> values ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def live_vm_values(
+    vm: Vm,
+    *,
+    wanted: Iterable[str],
+    rules: Mapping[str, Any] | None,
+    files: Mapping[str, str | None] | None,
+    recorded: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The comparable view of a live VM. ``wanted``: the value keys desired or recorded (others are not
+    read, so an unmanaged field never shows up as a change). ``rules``: the policy rules by id, when read.
+    ``files``: sha256 hex (or None when missing) of the managed paths. ``recorded``: last applied values,
+    the only source for fork-time facts the API does not report."""
+    keys = set(wanted)
+    values: dict[str, Any] = {}
+    for key in READ_FROM_STATE:
+        if key in keys and key in recorded:
+            values[key] = recorded[key]
+    if "description" in keys and vm.description is not None:
+        values["description"] = vm.description
+    if "resources" in keys:
+        resources = {
+            name: getattr(vm.resources, name)
+            for name in ("disk_mib", "memory_mib", "vcpu")
+            if getattr(vm.resources, name) is not None
+        }
+        values["resources"] = resources
+    if "public" in keys:
+        values["public"] = vm.public
+    if "ssh_keys" in keys:
+        values["ssh_keys"] = {
+            key.id: key_text(key.public_key) for key in sorted(vm.network.ssh_public_keys, key=lambda k: k.id)
+        }
+    if rules is not None:
+        for key, prefix in (("egress", EGRESS_PREFIX), ("inbound", INBOUND_PREFIX)):
+            if key in keys:
+                values[key] = {rid: _rule_view(rules[rid]) for rid in sorted(rules) if rid.startswith(prefix)}
+    if files is not None and "files" in keys:
+        values["files"] = {path: "sha256:" + digest for path, digest in sorted(files.items()) if digest}
+    return dict(sorted(values.items()))
+
+
+def _rule_view(rule: Any) -> Any:
+    """A live rule as we write them: the server's ordering of keys and its absent optionals removed."""
+    if not isinstance(rule, Mapping):
+        return rule
+    return {k: rule[k] for k in sorted(rule) if rule[k] is not None}
+
+
+def live_filesystem(address: str, fs: Filesystem) -> LiveResource:
+    return LiveResource(
+        address=address, kind=KIND_FILESYSTEM, name=fs.name, id=fs.filesystem_id, values=filesystem_values(fs)
+    )
+
+
+def mount_id(mount: Mount) -> str:
+    """A Sync's id in state: the VM id and the mount id (deleting a mount needs both)."""
+    return f"{mount.vm_id}/{mount.mount_id}"
+
+
+def split_mount_id(object_id: str) -> tuple[str, str]:
+    vm_id, sep, mount = object_id.partition("/")
+    if not sep or not vm_id or not mount:
+        raise ValueError(f"a Sync id is VM_ID/MOUNT_ID, got {object_id!r}")
+    return vm_id, mount
+
+
+# ── values -> request bodies ────────────────────────────────────────────────────────────────────────────
+
+
+def _managed(values: Mapping[str, Any], lifecycle: Lifecycle) -> dict[str, Any]:
+    """Values minus ``ignore_changes`` paths: those are neither diffed nor written."""
+    return without_paths(dict(values), lifecycle.ignore_changes) if lifecycle.ignore_changes else dict(values)
+
+
+def _resources_input(resources: Mapping[str, Any]) -> ResourcesInput:
+    return ResourcesInput(**{k: resources[k] for k in ("vcpu", "memory_mib", "disk_mib") if k in resources})
+
+
+def fork_request(
+    config: ResourceConfig, *, source_id: str | None, keys: Mapping[str, str], name: str
+) -> ForkRequest:
+    """The fork body for a VM config. ``source_id``: the id of a managed source VM (``{vm: ...}``);
+    ``keys``: full public key text by id (values only carry the key without its comment)."""
+    values = config.values  # a new VM gets everything, ignore_changes included (Terraform does the same)
+    source = values["source"]
+    body: dict[str, Any] = {"name": name}
+    if "vm" in source:
+        if source_id is None:
+            raise ValueError(f"{config.address}: the source VM {source['vm']!r} has no id yet")
+        body["source_vm_id"] = source_id
+    elif "id" in source:
+        body["source_vm_id"] = source["id"]
+    elif "name" in source:
+        body["source_vm_name"] = source["name"]
+    else:
+        body["image"] = source["image"]
+    for field in ("description", "disk", "durable", "public"):
+        if field in values:
+            body[field] = values[field]
+    if "resources" in values:
+        body["resources"] = _resources_input(values["resources"])
+    if "ssh_keys" in values:
+        body["ssh_public_keys"] = {
+            kid: SshKeyInput(public_key=keys.get(kid, text)) for kid, text in values["ssh_keys"].items()
+        }
+    rules = {**values.get("egress", {}), **values.get("inbound", {})}
+    if rules:
+        body["policies"] = PolicyUpdate(rules=rules)
+    return ForkRequest(**body)
+
+
+def patch_request(
+    config: ResourceConfig, live: Mapping[str, Any], *, keys: Mapping[str, str]
+) -> PatchVmRequest | None:
+    """The PATCH that brings ``live`` to ``config`` for the in-place fields, or None when nothing differs.
+    Keyed collections add, change and remove by id (null removes)."""
+    wanted = _managed(config.values, config.lifecycle)
+    body: dict[str, Any] = {}
+    if "description" in wanted and wanted["description"] != live.get("description"):
+        body["description"] = wanted["description"]
+    if "resources" in wanted:
+        current = live.get("resources", {})
+        changed = {k: v for k, v in wanted["resources"].items() if current.get(k) != v}
+        if changed:
+            body["resources"] = _resources_input(changed)
+    if "ssh_keys" in wanted:
+        patch_keys = _keyed_patch(wanted["ssh_keys"], live.get("ssh_keys", {}))
+        if patch_keys:
+            body["ssh_public_keys"] = {
+                kid: None if text is None else SshKeyInput(public_key=keys.get(kid, text))
+                for kid, text in patch_keys.items()
+            }
+    rules: dict[str, Any] = {}
+    for field in ("egress", "inbound"):
+        if field in wanted:
+            rules.update(_keyed_patch(wanted[field], live.get(field, {})))
+    if rules:
+        body["policies"] = PolicyUpdate(rules=rules)
+    return PatchVmRequest(**body) if body else None
+
+
+def _keyed_patch(wanted: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {key: None for key in live if key not in wanted}
+    patch.update({key: value for key, value in wanted.items() if live.get(key) != value})
+    return dict(sorted(patch.items()))
+
+
+def stale_rules(wanted: Mapping[str, Any], rules: Mapping[str, Any]) -> dict[str, None]:
+    """Managed rule ids a new VM inherited from its source but does not want (removed after the fork)."""
+    stale: dict[str, None] = {}
+    for field, prefix in (("egress", EGRESS_PREFIX), ("inbound", INBOUND_PREFIX)):
+        if field in wanted:
+            stale.update({rid: None for rid in rules if rid.startswith(prefix) and rid not in wanted[field]})
+    return dict(sorted(stale.items()))

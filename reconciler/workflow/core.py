@@ -1,0 +1,282 @@
+"""The commands' core, provider-neutral: load, refresh, plan, apply, import. The CLI only parses and prints.
+
+Side effects live here and in the providers; ``engine.plan`` stays pure. Each platform's provider is found
+through ``providers/registry.py`` by the ``provider`` name its resources carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.engine import (
+    Action,
+    ExecutionEvent,
+    ExecutionReport,
+    LiveResource,
+    Operation,
+    Plan,
+    PlanOptions,
+    ResourceConfig,
+    build_operation_graph,
+    execute,
+    plan,
+)
+from reconciler.manifest import DesiredState, load_stack
+from reconciler.providers.base import PENDING_KEY, Provider, is_pending
+from reconciler.providers.registry import open_providers
+from reconciler.state import (
+    Lock,
+    LockInfo,
+    LockRequest,
+    StateBackend,
+    StateDocument,
+    open_backend,
+)
+from reconciler.state.model import config_hash
+
+from .recorder import StateRecorder
+from .settings import RunSettings
+
+__all__ = [
+    "ApplyResult",
+    "Planned",
+    "WorkflowError",
+    "Workspace",
+    "apply_planned",
+    "configs_digest",
+    "connected",
+    "import_resource",
+    "make_plan",
+    "open_workspace",
+    "resolve_pending",
+]
+
+OpReport = ExecutionReport[Operation, None]
+OpEvent = ExecutionEvent[Operation, None]
+
+
+class WorkflowError(Exception):
+    """A user-facing failure of a command (bad address, refused saved plan, ...): printed, exit 1."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One stack's manifests and state backend."""
+
+    settings: RunSettings
+    desired: DesiredState
+    backend: StateBackend
+
+    def lock(self, operation: str) -> Lock:
+        request = LockRequest(
+            operation=operation, stack=self.desired.stack.name, who=self.settings.lock_holder
+        )
+        return self.backend.lock(request, timeout=self.settings.lock_timeout)
+
+
+def open_workspace(settings: RunSettings) -> Workspace:
+    """Load and validate the manifests (``ManifestError`` on any problem) and open the state backend."""
+    desired = load_stack(list(settings.paths), variables=dict(settings.variables), environ=settings.environ)
+    backend = open_backend(desired.stack.state, root=desired.stack.root)
+    return Workspace(settings=settings, desired=desired, backend=backend)
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    ws: Workspace, *, environ: Mapping[str, str] | None = None
+) -> AsyncIterator[list[Provider]]:
+    """The providers for the workspace's resources, with open API clients."""
+    async with open_providers(ws.desired, ws.settings, environ=environ) as providers:
+        yield providers
+
+
+def configs_digest(configs: Sequence[ResourceConfig]) -> str:
+    """One hash over every desired config (a saved plan is refused when the manifests changed)."""
+    return config_hash({c.address: c.model_dump(mode="json") for c in configs})
+
+
+def resolve_pending(state: StateDocument | None, live: Mapping[str, LiveResource]) -> StateDocument | None:
+    """Settle creates a crashed or interrupted run left unconfirmed: an object found live (by the handle the
+    provider recorded) is adopted with its id; one not found was never created and is dropped."""
+    if state is None:
+        return None
+    resolved = state
+    for address, entry in state.resources.items():
+        if not is_pending(entry):
+            continue
+        found = live.get(address)
+        if found is None:
+            resolved = resolved.without(address)
+        else:
+            values = {k: v for k, v in entry.values.items() if k != PENDING_KEY}
+            resolved = resolved.with_resource(entry.model_copy(update={"id": found.id, "values": values}))
+    return resolved
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what it was computed from (apply needs the configs and the live view)."""
+
+    plan: Plan
+    configs: tuple[ResourceConfig, ...]
+    live: Mapping[str, LiveResource]
+    state: StateDocument | None  # pending entries resolved
+    stored_state: StateDocument | None  # as read from the backend
+
+    @property
+    def digest(self) -> str:
+        return configs_digest(self.configs)
+
+
+async def make_plan(
+    ws: Workspace, providers: Sequence[Provider], options: PlanOptions, *, state: StateDocument | None = None
+) -> Planned:
+    stored = ws.backend.read() if state is None else state
+    configs = tuple(sorted((c for p in providers for c in p.configs()), key=lambda c: c.address))
+    live: dict[str, LiveResource] = {}
+    for one in await asyncio.gather(*(p.refresh(stored) for p in providers)):
+        live.update(one)
+    resolved = resolve_pending(stored, live)
+    result = plan(configs, live, resolved, options)
+    return Planned(
+        plan=result, configs=configs, live=dict(sorted(live.items())), state=resolved, stored_state=stored
+    )
+
+
+# ── apply ───────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    report: OpReport
+    state: StateDocument
+    state_writes: int
+    taken_over: LockInfo | None = None
+    messages: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and not self.report.stopped
+
+
+async def apply_planned(
+    ws: Workspace,
+    providers: Sequence[Provider],
+    planned: Planned,
+    *,
+    stop: asyncio.Event | None = None,
+    on_event: Callable[[OpEvent], None] | None = None,
+) -> ApplyResult:
+    """Carry out ``planned`` (the caller holds the lock). State is written after every operation."""
+    the_plan = planned.plan
+    if not the_plan.is_applyable:
+        raise WorkflowError("the plan has conflicts or errors and cannot be applied")
+    by_provider = {p.name: p for p in providers}
+    configs = {c.address: c for c in planned.configs}
+    base = planned.state
+    stored = planned.stored_state is not None
+    doc = base if base is not None else StateDocument(stack=ws.desired.stack.name)
+    recorder = StateRecorder(ws.backend, doc, stored=stored)
+    if planned.stored_state is None or base != planned.stored_state:
+        # Persist what refresh settled (pending entries) and create the state document on a first apply.
+        await recorder.replace_document(doc)
+
+    if the_plan.options.refresh_only:
+        await _record_refresh(recorder, planned)
+        empty: OpReport = ExecutionReport(outcomes={})
+        return ApplyResult(the_plan, empty, recorder.document, recorder.writes)
+
+    changes = {rc.address: rc for rc in the_plan.resource_changes}
+    graph = build_operation_graph(the_plan, planned.configs, base)
+
+    def provider_for(address: str) -> Provider:
+        config = configs.get(address)
+        entry = recorder.current(address) or (base.resources.get(address) if base is not None else None)
+        name = config.provider if config is not None else entry.provider if entry is not None else ""
+        try:
+            return by_provider[name]
+        except KeyError:
+            raise WorkflowError(f"{address}: no provider {name!r} is configured") from None
+
+    async def run(op: Operation) -> None:
+        rc = changes[op.address]
+        provider = provider_for(op.address)
+        if op.step == "delete":
+            entry = recorder.current(op.address)
+            if entry is None:
+                return
+            if rc.live_id is None and rc.action is Action.DELETE:
+                await recorder.forget(op.address)  # already gone outside arkerctl
+                return
+            await provider.delete(entry, recorder)
+            return
+        config = configs[op.address]
+        if op.step == "create":
+            old = base.resources.get(op.address) if base is not None else None
+            replacing = (
+                rc.live_id if rc.action.is_replace else (old.id if old is not None and old.id else None)
+            )
+            await provider.create(config, recorder, replacing=replacing)
+            return
+        entry = recorder.current(op.address)
+        if entry is None:  # pragma: no cover - the planner only updates recorded objects
+            raise WorkflowError(f"{op.address} is not in state")
+        await provider.update(config, entry, planned.live.get(op.address), recorder)
+
+    report: OpReport = await execute(
+        graph, run, parallelism=ws.settings.parallelism, stop=stop, on_event=on_event
+    )
+    await recorder.flush()
+    return ApplyResult(the_plan, report, recorder.document, recorder.writes)
+
+
+async def _record_refresh(recorder: StateRecorder, planned: Planned) -> None:
+    """``--refresh-only``: live values become the last applied ones (drift is recorded, nothing changes)."""
+    for drift in planned.plan.drift:
+        entry = recorder.current(drift.address)
+        if entry is None:
+            continue
+        if drift.deleted:
+            await recorder.forget(drift.address)
+            continue
+        found = planned.live.get(drift.address)
+        if found is None:
+            continue
+        values = dict(entry.values)
+        for key in entry.values:
+            if key in found.values:
+                values[key] = found.values[key]
+        await recorder.record(entry.model_copy(update={"values": values}))
+
+
+# ── import ──────────────────────────────────────────────────────────────────────────────────────────────
+
+
+async def import_resource(
+    ws: Workspace, providers: Sequence[Provider], address: str, object_id: str
+) -> StateDocument:
+    """Adopt the existing object ``object_id`` as ``address`` (the caller holds the lock)."""
+    configs = {c.address: (p, c) for p in providers for c in p.configs()}
+    if address not in configs:
+        known = ", ".join(sorted(configs)[:8]) or "none"
+        raise WorkflowError(f"{address} is not declared in the manifests (addresses: {known})")
+    state = ws.backend.read()
+    if state is not None and address in state.resources and state.resources[address].id:
+        raise WorkflowError(
+            f"{address} is already managed (id {state.resources[address].id}); "
+            f"remove it first with `arkerctl state rm {address}`"
+        )
+    if state is not None:
+        owner = next((r.address for r in state.resources.values() if r.id == object_id), None)
+        if owner is not None:
+            raise WorkflowError(f"{object_id} is already managed as {owner}")
+    provider, config = configs[address]
+    entry = await provider.import_resource(config, object_id)
+    doc = state if state is not None else StateDocument(stack=ws.desired.stack.name)
+    return ws.backend.write(
+        doc.with_resource(entry), expected_serial=state.serial if state is not None else None
+    )
