@@ -12,14 +12,16 @@ from .document import (
     plan_document,
     plan_json,
 )
-from .markdown import drift_markdown, plan_markdown
+from .markdown import GITHUB_COMMENT_LIMIT, drift_markdown, plan_markdown
 from .state import state_list, state_show
-from .text import drift_text, plan_text
+from .text import color_enabled, drift_text, plan_text
 from .wording import has_drift, summary_line
 
 __all__ = [
     "FORMAT_VERSION",
+    "GITHUB_COMMENT_LIMIT",
     "PlanDocument",
+    "color_enabled",
     "drift_document",
     "drift_json",
     "drift_markdown",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from reconciler.engine import Action, Change, Plan, ResourceChange
 
@@ -23,9 +24,13 @@ from .wording import (
     summary_line,
 )
 
-__all__ = ["drift_markdown", "plan_markdown"]
+__all__ = ["GITHUB_COMMENT_LIMIT", "drift_markdown", "plan_markdown"]
+
+GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in one comment body
 
 _BACKTICKS = re.compile(r"`+")
+_SHORTENED = "Field details were left out to fit a pull-request comment; run arkerctl for the full view."
+_TRUNCATED = "The list was cut to fit a pull-request comment; run arkerctl for the full view."
 
 
 def _fenced(lines: list[str]) -> list[str]:
@@ -60,13 +65,13 @@ def _field_lines(change: Change, action: Action) -> list[str]:
     return [*_side("-", change.path, change.before, ""), *_side("+", change.path, change.after, note)]
 
 
-def _details(summary_html: str, lines: list[str]) -> list[str]:
-    if not lines:
+def _details(summary_html: str, lines: list[str], brief: bool) -> list[str]:
+    if brief or not lines:
         return [f"- {summary_html}", ""]
     return ["<details><summary>" + summary_html + "</summary>", "", *_fenced(lines), "", "</details>", ""]
 
 
-def _resource(rc: ResourceChange) -> list[str]:
+def _resource(rc: ResourceChange, brief: bool) -> list[str]:
     what = _escape(header(rc)[len(rc.address) + 1 :])
     summary = f"{_code(rc.action.symbol + ' ' + rc.address)} {what}"
     if rc.reason:
@@ -74,10 +79,10 @@ def _resource(rc: ResourceChange) -> list[str]:
     lines: list[str] = []
     for change in sorted(rc.changes, key=lambda c: c.path):
         lines += _field_lines(change, rc.action)
-    return _details(summary, lines)
+    return _details(summary, lines, brief)
 
 
-def _drift(plan: Plan) -> list[str]:
+def _drift(plan: Plan, brief: bool) -> list[str]:
     if not plan.drift:
         return []
     out = [
@@ -93,7 +98,7 @@ def _drift(plan: Plan) -> list[str]:
         lines: list[str] = []
         for change in sorted(drift.changes, key=lambda c: c.path):
             lines += _field_lines(change, Action.UPDATE)
-        out += _details(f"{_code('~ ' + drift.address)} has changed", lines)
+        out += _details(f"{_code('~ ' + drift.address)} has changed", lines, brief)
     return out
 
 
@@ -114,13 +119,13 @@ def _problems(plan: Plan) -> list[str]:
     return out
 
 
-def _changes(plan: Plan, title: str) -> list[str]:
+def _changes(plan: Plan, title: str, brief: bool) -> list[str]:
     changes = pending(plan)
     if not changes:
         return []
     out = [f"#### {title}", ""]
     for rc in changes:
-        out += _resource(rc)
+        out += _resource(rc, brief)
     return out
 
 
@@ -128,23 +133,47 @@ def _join(lines: list[str]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def plan_markdown(plan: Plan, *, stack: str) -> str:
+def _fit(head: list[str], body: Callable[[bool], list[str]], max_chars: int | None) -> str:
+    """The full comment, or, when longer than ``max_chars``, one without field details, cut if need be."""
+    full = _join([*head, *body(False)])
+    if max_chars is None or len(full) <= max_chars:
+        return full
+    note = ["", f"> {_SHORTENED}"]
+    lines = [*head, *body(True)]
+    budget = max_chars - len(_join(note))
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            note = ["", f"> {_TRUNCATED}"]
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return _join([*kept, *note])
+
+
+def plan_markdown(plan: Plan, *, stack: str, max_chars: int | None = GITHUB_COMMENT_LIMIT) -> str:
     """A pull-request comment: heading with the summary, drift, conflicts, errors, one collapsible
-    ``diff`` block per resource that changes."""
-    lines = [f"### arkerctl plan: {_code(stack)}", "", f"**{_escape(summary_line(plan))}**", ""]
+    ``diff`` block per resource that changes. Past ``max_chars`` (GitHub refuses longer comments) the
+    field details are left out, and past that the list is cut, with a note saying so.
+    """
+    head = [f"### arkerctl plan: {_code(stack)}", "", f"**{_escape(summary_line(plan))}**", ""]
     blocked = not_applyable(plan)
     if blocked:
-        lines += [f"> {_escape(blocked)}", ""]
-    lines += _drift(plan)
-    lines += _problems(plan)
-    lines += _changes(plan, "Changes")
-    return _join(lines)
+        head += [f"> {_escape(blocked)}", ""]
+
+    def body(brief: bool) -> list[str]:
+        return [*_drift(plan, brief), *_problems(plan), *_changes(plan, "Changes", brief)]
+
+    return _fit(head, body, max_chars)
 
 
-def drift_markdown(plan: Plan, *, stack: str) -> str:
-    """``arkerctl drift -o markdown``: changes outside arkerctl, conflicts and pending changes."""
-    lines = [f"### arkerctl drift: {_code(stack)}", "", f"**{_escape(drift_summary(plan))}**", ""]
-    lines += _drift(plan)
-    lines += _problems(plan)
-    lines += _changes(plan, "Pending changes")
-    return _join(lines)
+def drift_markdown(plan: Plan, *, stack: str, max_chars: int | None = GITHUB_COMMENT_LIMIT) -> str:
+    """``arkerctl drift -o markdown``: changes outside arkerctl, conflicts and pending changes
+    (shortened past ``max_chars`` like ``plan_markdown``)."""
+    head = [f"### arkerctl drift: {_code(stack)}", "", f"**{_escape(drift_summary(plan))}**", ""]
+
+    def body(brief: bool) -> list[str]:
+        return [*_drift(plan, brief), *_problems(plan), *_changes(plan, "Pending changes", brief)]
+
+    return _fit(head, body, max_chars)

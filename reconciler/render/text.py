@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from reconciler.engine import Action, Change, Plan, ResourceChange
 
@@ -17,12 +17,18 @@ from .wording import (
     summary_line,
 )
 
-__all__ = ["drift_text", "plan_text"]
+__all__ = ["color_enabled", "drift_text", "plan_text"]
 
 _RESET = "\x1b[0m"
 _BOLD = "1"
 _COLOURS = {"+": "32", "~": "33", "-": "31", "-/+": "35", "+/-": "35", "!": "31"}
 _FIELD_INDENT = "      "  # fields sit under the address, Terraform style
+
+
+def color_enabled(*, isatty: bool, environ: Mapping[str, str]) -> bool:
+    """SPEC §3: colour only on a terminal, never when ``NO_COLOR`` is set (non-empty, per no-color.org)
+    or the terminal is ``dumb``. The CLI passes ``stream.isatty()`` and ``os.environ``."""
+    return isatty and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
 
 
 class _Style:

@@ -75,3 +75,21 @@ def test_empty_and_drift_views() -> None:
     md = drift_markdown(plans.representative(), stack="s")
     assert md.startswith("### arkerctl drift: <code>s</code>")
     assert "#### Pending changes" in md and "- <code>filesystem.scratch</code> has been deleted" in md
+
+
+def test_long_comments_drop_field_details_then_get_cut() -> None:
+    p = plans.representative()
+    full = plan_markdown(p, stack="s", max_chars=None)
+    assert plan_markdown(p, stack="s") == full  # well under GitHub's limit
+    short = plan_markdown(p, stack="s", max_chars=len(full) - 1)
+    assert len(short) < len(full) and "<details>" not in short and "```" not in short
+    assert "- <code>~ vm.base</code> will be updated in-place" in short
+    assert short.endswith(
+        "> Field details were left out to fit a pull-request comment; run arkerctl for the full view.\n"
+    )
+    cut = plan_markdown(p, stack="s", max_chars=400)
+    assert len(cut) <= 400
+    assert cut.startswith("### arkerctl plan: <code>s</code>\n\n**Plan: 2 to add")
+    assert cut.endswith("> The list was cut to fit a pull-request comment; run arkerctl for the full view.\n")
+    drift = drift_markdown(p, stack="s", max_chars=400)
+    assert len(drift) <= 400 and drift.startswith("### arkerctl drift:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from reconciler.engine import Action, Change, Conflict, Drift, Plan, PlanOptions, ResourceChange, plan
-from reconciler.render import drift_text, plan_text, summary_line
+from reconciler.render import color_enabled, drift_text, plan_text, summary_line
 from tests.engine import factory as f
 
 from . import plans
@@ -140,3 +140,11 @@ def test_drift_text() -> None:
 def test_targets_are_announced() -> None:
     text = plan_text(Plan(options=PlanOptions(targets=("vm.b", "vm.a"))), stack="s")
     assert "Targeted: vm.a, vm.b" in text
+
+
+def test_colour_decision() -> None:
+    assert color_enabled(isatty=True, environ={}) is True
+    assert color_enabled(isatty=False, environ={}) is False
+    assert color_enabled(isatty=True, environ={"NO_COLOR": "1"}) is False
+    assert color_enabled(isatty=True, environ={"NO_COLOR": ""}) is True  # empty means unset (no-color.org)
+    assert color_enabled(isatty=True, environ={"TERM": "dumb"}) is False
