@@ -1,5 +1,8 @@
 """State: the document of what was applied, and the backends that store and lock it."""
 
+from typing import TYPE_CHECKING, Any
+
+from ._pg_errors import StateConnectionError
 from .backend import Lock, StateBackend
 from .codec import StateEncoder, decode_state, encode_state
 from .errors import (
@@ -25,11 +28,29 @@ from .model import (
     config_hash,
     secret_digest,
 )
+from .transfer import SerialHistory, TransferError, migrate, pull, push
 from .url import DEFAULT_STATE_URL, open_backend, redact_url
+
+if TYPE_CHECKING:
+    from .postgres import HistoryEntry, PostgresBackend, PostgresLock
+
+# Importing the PostgreSQL driver costs about a quarter of a second: only when these names are used.
+_LAZY = {"HistoryEntry": "postgres", "PostgresBackend": "postgres", "PostgresLock": "postgres"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "DEFAULT_STATE_URL",
     "STATE_FORMAT_VERSION",
+    "HistoryEntry",
     "LocalLock",
     "LocalStateBackend",
     "Lock",
@@ -39,10 +60,14 @@ __all__ = [
     "LockLostError",
     "LockMismatchError",
     "LockRequest",
+    "PostgresBackend",
+    "PostgresLock",
     "ResourceState",
+    "SerialHistory",
     "StateBackend",
     "StateConfigurationError",
     "StateConflictError",
+    "StateConnectionError",
     "StateCorruptError",
     "StateDocument",
     "StateEncoder",
@@ -50,11 +75,15 @@ __all__ = [
     "StateLineageError",
     "StateLockError",
     "StateWriteError",
+    "TransferError",
     "canonical_json",
     "config_hash",
     "decode_state",
     "encode_state",
+    "migrate",
     "open_backend",
+    "pull",
+    "push",
     "redact_url",
     "secret_digest",
 ]

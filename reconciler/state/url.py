@@ -2,7 +2,8 @@
 
 * ``file://.arkerctl/state.json`` - relative to the stack root (the default);
 * ``file:///abs/path/state.json`` or ``file://localhost/abs/path/state.json`` - absolute;
-* ``postgresql://user@host/db`` (or ``postgres://``) - reserved for the PostgreSQL backend (issue 7).
+* ``postgresql://user@host/db?schema=arkerctl&stack=NAME`` (or ``postgres://``) - the PostgreSQL backend
+  (``postgres.py``; the password only from PGPASSWORD or ~/.pgpass).
 
 URLs may carry credentials (``postgresql://user:secret@host/db?password=...``): every message uses
 ``redact_url`` so neither the password nor the query string is ever shown.
@@ -68,11 +69,15 @@ def _local_path(url: str, rest: str, root: Path) -> Path:
 
 
 def _open_postgresql(url: str, root: Path) -> StateBackend:
-    # Hook for issue 7 (CAS on serial, lock rows with heartbeat): build the PostgreSQL backend here.
-    raise StateConfigurationError(
-        f"PostgreSQL state backend is not available yet (state: {redact_url(url)}); "
-        "use a file:// state URL for now"
-    )
+    # Imported here: the driver takes a quarter of a second to import and file:// stacks never need it.
+    try:
+        from .postgres import PostgresBackend
+    except ImportError as exc:  # pragma: no cover - psycopg is a dependency
+        raise StateConfigurationError(
+            f"state {redact_url(url)} needs the PostgreSQL driver, which cannot be imported ({exc}); "
+            "install arkerctl with its dependencies (psycopg)"
+        ) from None
+    return PostgresBackend.from_url(url)
 
 
 def open_backend(url: str, *, root: Path) -> StateBackend:
