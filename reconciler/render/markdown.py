@@ -149,6 +149,8 @@ def _fit(head: list[str], body: Callable[[bool], list[str]], max_chars: int | No
             break
         kept.append(line)
         used += len(line) + 1
+    while kept and not kept[-1]:
+        kept.pop()
     return _join([*kept, *note])
 
 
