@@ -8,15 +8,30 @@ port and yields the base URL (``http://127.0.0.1:PORT/api``). The API key is
 
 What is emulated, the timing knobs and every deviation from the contract: ``docs/emulator.md``.
 The emulator imports nothing else of arkerctl: it must not share our client's assumptions.
+
+``EmulatorSettings(platform="fastvm")`` makes ``create_app``/``running``/``serve`` speak the FastVM API
+instead (``reconciler.emulator.fastvm``, base URL without ``/api``; see ``docs/fastvm.md``).
 """
 
 from __future__ import annotations
 
-from .arker import create_app
+from .arker import EmulatorApp
+from .arker import create_app as _arker_app
 from .faults import FaultKind, FaultPlan
 from .server import base_url, running, serve
 from .settings import ApiKeyGrant, EmulatorSettings, parse_api_key, parse_latency_op
 from .stats import OperationStats
+
+
+
+def create_app(settings: EmulatorSettings | None = None) -> EmulatorApp:
+    """The emulator app for ``settings.platform`` (default Arker)."""
+    if settings is not None and settings.platform == "fastvm":
+        from .fastvm import create_app as fastvm_app  # imported late: Arker users never load it
+
+        return fastvm_app(settings)
+    return _arker_app(settings)
+
 
 __all__ = [
     "ApiKeyGrant",

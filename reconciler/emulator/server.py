@@ -28,9 +28,23 @@ _START_TIMEOUT = 10.0
 
 
 def _default_factory(settings: EmulatorSettings) -> Starlette:
-    from .arker import create_app  # imported late: server.py stays platform-neutral
+    # imported late: server.py stays platform-neutral
+    if settings.platform == "fastvm":
+        from .fastvm import create_app as fastvm_app
+
+        return fastvm_app(settings)
+    from .arker import create_app
 
     return create_app(settings)
+
+
+# Where each platform's API lives under the origin (Arker: https://arker.ai/api; FastVM: the root).
+_API_PATH = {"arker": "/api", "fastvm": ""}
+# (display name, base URL variable, API key variable)
+_NAMES = {
+    "arker": ("Arker", "ARKER_BASE_URL", "ARKER_API_KEY"),
+    "fastvm": ("FastVM", "FASTVM_BASE_URL", "FASTVM_API_KEY"),
+}
 
 
 class _Server(uvicorn.Server):
@@ -69,22 +83,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def base_url(host: str, port: int) -> str:
-    """The base URL clients should use (``ARKER_BASE_URL``): the API lives under ``/api``."""
+def base_url(host: str, port: int, path: str = "/api") -> str:
+    """The base URL clients should use (``ARKER_BASE_URL``): the Arker API lives under ``/api``."""
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/api"
+    return f"http://{shown}:{port}{path}"
 
 
 def banner(settings: EmulatorSettings, url: str) -> str:
     """What ``serve`` prints on start. Only a key the emulator generated itself is ever shown."""
-    lines = [f"Arker emulator listening on {url}", f"  export ARKER_BASE_URL={url}"]
+    name, url_var, key_var = _NAMES[settings.platform]
+    lines = [f"{name} emulator listening on {url}", f"  export {url_var}={url}"]
     generated = [g for g in settings.api_keys if g.generated]
     for grant in generated:
-        lines.append(f"  export ARKER_API_KEY={grant.key.get_secret_value()}   # demo key, org {grant.org}")
+        lines.append(f"  export {key_var}={grant.key.get_secret_value()}   # demo key, org {grant.org}")
     supplied = [g for g in settings.api_keys if not g.generated]
     if supplied:
         orgs = ", ".join(sorted({g.org for g in supplied}))
@@ -135,7 +150,7 @@ def serve(
     except OSError:
         _close(app)
         raise
-    url = base_url(settings.host, sock.getsockname()[1])
+    url = base_url(settings.host, sock.getsockname()[1], _API_PATH[settings.platform])
     print(banner(settings, url), file=out or sys.stdout, flush=True)
     server = _Server(_config(app, settings))
     try:
@@ -145,7 +160,7 @@ def serve(
     finally:
         sock.close()
         _close(app)
-    print("Arker emulator stopped.", file=out or sys.stdout, flush=True)
+    print(f"{_NAMES[settings.platform][0]} emulator stopped.", file=out or sys.stdout, flush=True)
 
 
 @contextlib.contextmanager
@@ -174,7 +189,7 @@ def running(
             raise RuntimeError("the emulator did not start")
         time.sleep(0.01)
     try:
-        yield base_url(settings.host, sock.getsockname()[1])
+        yield base_url(settings.host, sock.getsockname()[1], _API_PATH[settings.platform])
     finally:
         server.should_exit = True
         thread.join(timeout=_START_TIMEOUT)

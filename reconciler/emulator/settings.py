@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -74,6 +74,8 @@ class EmulatorSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Which API the emulator speaks: the Arker public API or the FastVM API (``reconciler.emulator.fastvm``).
+    platform: Literal["arker", "fastvm"] = "arker"
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     # SQLite file; None keeps everything in memory (nothing survives a restart).
@@ -94,6 +96,9 @@ class EmulatorSettings(BaseModel):
 
     # --- platform behaviour ------------------------------------------------------------------------
     mount_delay_seconds: float = Field(default=0.2, ge=0)
+    # FastVM: 0 answers a launch 201 with the VM running; > 0 answers 202 (provisioning) and the VM turns
+    # running that many seconds later.
+    launch_delay_seconds: float = Field(default=0.0, ge=0)
     # Sync reads of files larger than this answer with a presigned URL instead of inline content.
     presign_threshold_bytes: int = Field(default=1024 * 1024, ge=0)
     # Largest decoded chunk one inline sync write entry may carry (the SDKs send 4 MiB chunks).
