@@ -94,12 +94,16 @@ def has_drift(plan: Plan) -> bool:
 def drift_summary(plan: Plan) -> str:
     if not has_drift(plan):
         return "No drift. Live objects match the manifests and the last applied state."
-    parts = [f"{_count(len(plan.drift), 'object')} changed outside arkerctl"]
-    s = plan.summary
-    parts.append(
-        f"{_count(len(pending(plan)), 'pending change')} ({s.add} to add, {s.change} to change, "
-        f"{s.replace} to replace, {s.destroy} to destroy)"
-    )
+    parts = []
+    if plan.drift:
+        parts.append(f"{_count(len(plan.drift), 'object')} changed outside arkerctl")
+    changes = pending(plan)
+    if changes:
+        s = plan.summary
+        parts.append(
+            f"{_count(len(changes), 'pending change')} ({s.add} to add, {s.change} to change, "
+            f"{s.replace} to replace, {s.destroy} to destroy)"
+        )
     if plan.conflicts:
         parts.append(_count(len(plan.conflicts), "conflict"))
     return "Drift: " + ", ".join(parts) + "."

@@ -148,3 +148,12 @@ def test_colour_decision() -> None:
     assert color_enabled(isatty=True, environ={"NO_COLOR": "1"}) is False
     assert color_enabled(isatty=True, environ={"NO_COLOR": ""}) is True  # empty means unset (no-color.org)
     assert color_enabled(isatty=True, environ={"TERM": "dumb"}) is False
+
+
+def test_drift_summary_names_only_what_is_there() -> None:
+    only_pending = Plan(resource_changes=(_rc("vm.a", Action.UPDATE, Change(path="x", before=1, after=2)),))
+    assert drift_text(only_pending, stack="s").endswith(
+        "Drift: 1 pending change (0 to add, 1 to change, 0 to replace, 0 to destroy).\n"
+    )
+    only_drift = Plan(drift=(Drift(address="vm.a", deleted=True), Drift(address="vm.b", deleted=True)))
+    assert drift_text(only_drift, stack="s").endswith("Drift: 2 objects changed outside arkerctl.\n")
