@@ -117,11 +117,11 @@ def graph(paths: tuple[str, ...], output: str, variables: tuple[str, ...]) -> No
 
 def _color(stream: object = None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    if os.environ.get("NO_COLOR"):
-        return False
+    from .render import color_enabled
+
     target = stream if stream is not None else sys.stdout
     isatty = getattr(target, "isatty", None)
-    return bool(isatty and isatty())
+    return color_enabled(isatty=bool(isatty and isatty()), environ=os.environ)
 
 
 def _stdin_is_tty() -> bool:
@@ -495,7 +495,7 @@ def drift(paths: tuple[str, ...], output: str, variables: tuple[str, ...], paral
             click.echo(render.drift_text(planned.plan, stack=stack, color=_color()), nl=False)
         if not planned.plan.is_applyable:
             sys.exit(EXIT_ERROR)
-        if planned.plan.drift or planned.plan.has_changes:
+        if render.has_drift(planned.plan):
             sys.exit(EXIT_CHANGES)
 
 

@@ -23,7 +23,7 @@ from reconciler.state.model import ResourceState, StateDocument
 from ..base import PENDING_KEY, ApplyContext, ImportError_, is_pending
 from . import resources as rmap
 from .client import ArkerClient
-from .errors import AlreadyExists, ArkerError, NotFound
+from .errors import AlreadyExists, ArkerError, GatewayTimeout, NotFound
 from .idempotency import fork_idempotency_key
 from .wire import Filesystem, Mount, PatchVmRequest, PolicyUpdate, Vm
 
@@ -284,14 +284,22 @@ class ArkerProvider:
         return {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
-        if config.kind == rmap.KIND_VM:
-            await self._create_vm(config, ctx, replacing)
-        elif config.kind == rmap.KIND_FILESYSTEM:
-            await self._create_filesystem(config, ctx)
-        elif config.kind == rmap.KIND_SYNC:
-            await self._create_sync(config, ctx)
-        else:  # pragma: no cover - configs() only produces the kinds above
-            raise ValueError(f"unknown kind {config.kind}")
+        try:
+            if config.kind == rmap.KIND_VM:
+                await self._create_vm(config, ctx, replacing)
+            elif config.kind == rmap.KIND_FILESYSTEM:
+                await self._create_filesystem(config, ctx)
+            elif config.kind == rmap.KIND_SYNC:
+                await self._create_sync(config, ctx)
+            else:  # pragma: no cover - configs() only produces the kinds above
+                raise ValueError(f"unknown kind {config.kind}")
+        except ArkerError as err:
+            entry = ctx.current(config.address)
+            # A create the API refused for sure leaves nothing behind: drop the intent so state stays exact.
+            # An ambiguous failure keeps it: the next refresh finds the object by name, or drops the entry.
+            if entry is not None and is_pending(entry) and not _maybe_done(err, entry):
+                await ctx.forget(config.address)
+            raise
 
     def _dependency_id(self, ctx: ApplyContext, address: str) -> str:
         entry = ctx.current(address)
@@ -417,6 +425,15 @@ class ArkerProvider:
         if not any(m.mount_id == mid for m in mounts):
             raise ImportError_(f"VM {vm_id} has no mount {mid}")
         return self._recorded(config, object_id)
+
+
+def _maybe_done(err: ArkerError, entry: ResourceState) -> bool:
+    """Whether the object may exist despite ``err``: the request may have been processed, or an earlier
+    step (the fork itself) had already succeeded."""
+    handle = entry.values.get(PENDING_KEY)
+    if isinstance(handle, Mapping) and handle.get("id"):
+        return True
+    return bool(getattr(err, "ambiguous", False)) or isinstance(err, GatewayTimeout)
 
 
 def _ignored_roots(config: ResourceConfig) -> set[str]:

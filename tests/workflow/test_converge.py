@@ -1,0 +1,71 @@
+"""Apply from scratch, then a second plan/apply that does nothing: no changes and zero write calls."""
+
+from __future__ import annotations
+
+from reconciler.engine import Action
+
+from .harness import Stack
+
+
+def test_fleet_applies_from_scratch_in_dependency_order(fleet: Stack) -> None:
+    planned = fleet.plan()
+    assert planned.plan.summary.add == 6 and planned.plan.is_applyable
+    result = fleet.apply()
+    assert result.ok, result.report.outcomes
+    order = {str(op): outcome.started_at for op, outcome in result.report.outcomes.items()}
+    finished = {str(op): outcome.finished_at for op, outcome in result.report.outcomes.items()}
+    assert finished["create vm.base"] <= order["create vm.worker-0"]
+    assert finished["create vm.worker-0"] <= order["create sync.worker-datasets-0"]
+    assert finished["create filesystem.datasets"] <= order["create sync.worker-datasets-1"]
+
+    state = fleet.state()
+    assert state is not None and sorted(state.resources) == sorted(
+        [
+            "filesystem.datasets",
+            "sync.worker-datasets-0",
+            "sync.worker-datasets-1",
+            "vm.base",
+            "vm.worker-0",
+            "vm.worker-1",
+        ]
+    )
+    live = fleet.live_vms()
+    assert {name: live[name]["vm_id"] for name in ("base", "worker-0", "worker-1")} == {
+        name: state.resources[f"vm.{name}"].id for name in ("base", "worker-0", "worker-1")
+    }
+    # What the manifests asked for is what the platform holds.
+    base = fleet.api("GET", "/v1/vms/base").json()
+    assert base["description"] == "research sandbox base image"
+    assert base["resources"]["vcpu"] == 2
+    assert sorted(k["id"] for k in base["network"]["ssh_public_keys"]) == ["alice", "bob"]
+    assert base["policies"]["rules"]["egress-default"]["action"] == "deny"
+    worker = fleet.api("GET", "/v1/vms/worker-0").json()
+    assert [k["id"] for k in worker["network"]["ssh_public_keys"]] == ["alice"]
+    mounts = fleet.api("GET", f"/v1/vms/{worker['vm_id']}/mounts").json()["mounts"]
+    assert [(m["path"], m["state"]) for m in mounts] == [("/mnt/datasets", "mounted")]
+    motd = fleet.api("POST", "/v1/vms/base/sync", {"op": "read", "path": "/etc/motd"}).json()
+    assert motd["content"] == "Sandbox fleet of team research. Be nice.\n"
+
+
+def test_second_apply_is_a_no_op_with_zero_writes(fleet: Stack) -> None:
+    assert fleet.apply().ok
+    serial = fleet.state().serial  # type: ignore[union-attr]
+    before = fleet.stats()
+    planned = fleet.plan()
+    assert not planned.plan.has_changes and not planned.plan.drift
+    assert all(rc.action is Action.NOOP for rc in planned.plan.resource_changes)
+    result = fleet.apply()
+    assert result.ok and not result.report.outcomes
+    assert fleet.writes_since(before) == {}
+    assert fleet.state().serial == serial  # type: ignore[union-attr]
+
+
+def test_no_op_plan_reads_only_what_the_list_lacks(fleet: Stack) -> None:
+    assert fleet.apply().ok
+    before = fleet.stats()
+    fleet.plan()
+    after = fleet.stats()
+    calls = {op: n - before.get(op, 0) for op, n in after.items() if n > before.get(op, 0)}
+    # One VM list, one filesystem list; a GET per VM managing policies (3); mounts per VM with syncs (2);
+    # file digests for base's two directories (2).
+    assert calls == {"listVms": 1, "listFilesystems": 1, "getVm": 3, "listMounts": 2, "sync": 2}
