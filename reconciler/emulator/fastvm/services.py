@@ -24,12 +24,12 @@ Port = Annotated[int, Field(ge=1024, le=65535)]
 class RegisterRequest(Body):
     name: str
     port: Port
-    h2c: bool = False
+    h2c: Annotated[bool, Field(alias="h2c")] = False
 
 
 class UpdateRequest(Body):
     port: Port
-    h2c: bool | None = None
+    h2c: Annotated[bool | None, Field(alias="h2c")] = None
 
 
 def _check_name(name: str) -> str:
