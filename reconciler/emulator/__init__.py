@@ -23,7 +23,6 @@ from .settings import ApiKeyGrant, EmulatorSettings, parse_api_key, parse_latenc
 from .stats import OperationStats
 
 
-
 def create_app(settings: EmulatorSettings | None = None) -> EmulatorApp:
     """The emulator app for ``settings.platform`` (default Arker)."""
     if settings is not None and settings.platform == "fastvm":
