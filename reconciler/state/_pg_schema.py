@@ -3,7 +3,8 @@
 ::
 
     <schema>.schema_migrations  version, description, applied_at: one row per applied migration
-    <schema>.stacks             one row per stack: lineage, serial, document (JSONB), updated_at
+    <schema>.stacks             one row per stack: lineage, serial, document (JSONB, for SQL queries),
+                                document_text (the exact text arkerctl wrote and reads), updated_at
     <schema>.history            previous versions of each stack's document (the last N are kept)
     <schema>.locks              one row per locked stack: the holder, its heartbeat and lease
 
@@ -36,6 +37,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 lineage     text NOT NULL,
                 serial      bigint NOT NULL,
                 document    jsonb NOT NULL,
+                document_text text NOT NULL,
                 updated_at  timestamptz NOT NULL DEFAULT now()
             )""",
             """CREATE TABLE {s}.history (
@@ -43,6 +45,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 serial      bigint NOT NULL,
                 lineage     text NOT NULL,
                 document    jsonb NOT NULL,
+                document_text text NOT NULL,
                 updated_at  timestamptz NOT NULL,
                 PRIMARY KEY (stack, serial)
             )""",

@@ -327,9 +327,13 @@ class PostgresBackend:
                     new = doc.model_copy(update={"serial": base + 1})
                     text = self._encoder.encode(new).decode()
                     if stored is None:
-                        inserted = conn.execute(
-                            self._q["insert"], (self.stack, new.lineage, new.serial, text)
-                        ).fetchone()
+                        params = {
+                            "stack": self.stack,
+                            "lineage": new.lineage,
+                            "serial": new.serial,
+                            "text": text,
+                        }
+                        inserted = conn.execute(self._q["insert"], params).fetchone()
                         if inserted is None:  # a concurrent first write won the race
                             raise StateConflictError(
                                 self._location, expected_serial=None, actual_serial=self._serial_now(conn)
@@ -337,7 +341,9 @@ class PostgresBackend:
                     else:
                         if self.history_limit > 0:
                             conn.execute(self._q["keep_history"], (self.stack,))
-                        conn.execute(self._q["update"], (new.serial, text, self.stack))
+                        conn.execute(
+                            self._q["update"], {"serial": new.serial, "text": text, "stack": self.stack}
+                        )
                         conn.execute(
                             self._q["trim_history"], (self.stack, new.serial - 1 - self.history_limit)
                         )
@@ -443,12 +449,14 @@ class PostgresBackend:
 
 
 # ``{s}`` is the quoted schema. Documents travel as JSON text (parsed by pydantic, not by psycopg's json
-# module, which is several times slower for a large state).
+# module, which is several times slower for a large state), and are read back from ``document_text``: JSONB
+# is not lossless (-0.0 becomes 0, 1e16 comes back as an integer), and a state read back must be the state
+# written, byte for byte once encoded.
 _QUERIES: dict[str, str] = {
-    "read": "SELECT document::text FROM {s}.stacks WHERE stack = %s",
+    "read": "SELECT document_text FROM {s}.stacks WHERE stack = %s",
     "read_serial": (
-        "SELECT document::text FROM {s}.stacks WHERE stack = %s AND serial = %s "
-        "UNION ALL SELECT document::text FROM {s}.history WHERE stack = %s AND serial = %s LIMIT 1"
+        "SELECT document_text FROM {s}.stacks WHERE stack = %s AND serial = %s "
+        "UNION ALL SELECT document_text FROM {s}.history WHERE stack = %s AND serial = %s LIMIT 1"
     ),
     "history": (
         "SELECT serial, lineage, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
@@ -458,17 +466,22 @@ _QUERIES: dict[str, str] = {
     ),
     "header": "SELECT lineage, serial FROM {s}.stacks WHERE stack = %s",
     "header_for_update": "SELECT lineage, serial FROM {s}.stacks WHERE stack = %s FOR UPDATE",
+    # The text is sent once and stored twice: exact (what arkerctl reads back) and as JSONB (for SQL).
     "insert": (
-        "INSERT INTO {s}.stacks (stack, lineage, serial, document) VALUES (%s, %s, %s, %s::jsonb) "
+        "INSERT INTO {s}.stacks (stack, lineage, serial, document, document_text) "
+        "VALUES (%(stack)s, %(lineage)s, %(serial)s, %(text)s::text::jsonb, %(text)s::text) "
         "ON CONFLICT (stack) DO NOTHING RETURNING serial"
     ),
     "keep_history": (
-        "INSERT INTO {s}.history (stack, serial, lineage, document, updated_at) "
-        "SELECT stack, serial, lineage, document, updated_at FROM {s}.stacks WHERE stack = %s "
+        "INSERT INTO {s}.history (stack, serial, lineage, document, document_text, updated_at) "
+        "SELECT stack, serial, lineage, document, document_text, updated_at FROM {s}.stacks WHERE stack = %s "
         "ON CONFLICT (stack, serial) DO UPDATE SET lineage = excluded.lineage, document = excluded.document, "
-        "updated_at = excluded.updated_at"
+        "document_text = excluded.document_text, updated_at = excluded.updated_at"
     ),
-    "update": "UPDATE {s}.stacks SET serial = %s, document = %s::jsonb, updated_at = now() WHERE stack = %s",
+    "update": (
+        "UPDATE {s}.stacks SET serial = %(serial)s, document = %(text)s::text::jsonb, "
+        "document_text = %(text)s::text, updated_at = now() WHERE stack = %(stack)s"
+    ),
     "trim_history": "DELETE FROM {s}.history WHERE stack = %s AND serial <= %s",
     "lock_for_share": "SELECT id, info::text FROM {s}.locks WHERE stack = %s FOR SHARE",
     "insert_lock": (

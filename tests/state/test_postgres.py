@@ -121,15 +121,15 @@ def test_stacks_in_one_schema_are_independent(backends: Callable[..., PostgresBa
     a, b = backends(stack="a"), backends(stack="b")
     stored = a.write(document(2, stack="a"), expected_serial=None)
     assert b.read() is None
-    with a.lock(APPLY, timeout=0):
-        with b.lock(APPLY, timeout=0):
-            pass
+    with a.lock(APPLY, timeout=0), b.lock(APPLY, timeout=0):
+        pass
     assert a.read() == stored
 
 
 def test_connection_failure_is_a_clear_error(pg_cluster: Cluster) -> None:
     backend = open_backend(
-        f"postgresql://nobody@127.0.0.1:1/db?schema=x&connect_timeout=2", root=os.getcwd()  # type: ignore[arg-type]
+        "postgresql://nobody@127.0.0.1:1/db?schema=x&connect_timeout=2",
+        root=os.getcwd(),  # type: ignore[arg-type]
     )
     with pytest.raises(StateConnectionError) as info:
         backend.read()

@@ -92,7 +92,7 @@ def test_another_lineage_is_refused(backend: StateBackend) -> None:
 
 
 def test_a_large_state_round_trips(backend: StateBackend) -> None:
-    doc = document(2000).with_resource(vm(5, note="naïve ☃ \"quoted\" \\ back", ratio=0.1, big=2**62))
+    doc = document(2000).with_resource(vm(5, note='naïve ☃ "quoted" \\ back', ratio=0.1, big=2**62))
     stored = backend.write(doc, expected_serial=None)
     assert backend.read() == stored
     assert backend.read() == doc.model_copy(update={"serial": 1})
