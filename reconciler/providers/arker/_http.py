@@ -296,6 +296,7 @@ class HttpCore:
             all_headers["Authorization"] = f"Bearer {self._api_key}"
         limit = self.max_response_bytes if cap is None else cap
         attempt = 0
+        lost = False  # an earlier attempt was sent but its answer lost: the server may have acted on it
         while True:
             attempt += 1
             error: ArkerError
@@ -319,7 +320,12 @@ class HttpCore:
                     return reply
                 error = self.error_for(reply)
             if attempt >= self.retry.max_attempts or not should_retry(error, replay):
+                if lost and isinstance(error, ArkerAPIError):
+                    error.ambiguous = True  # refused now, but an earlier attempt may have done the work
                 raise error
+            lost = lost or (
+                isinstance(error, ArkerTransportError) and not isinstance(error, ArkerConnectError)
+            )
             hint = error.retry_after if isinstance(error, ArkerAPIError) else None
             delay = self.retry.delay(attempt - 1, hint)
             self.stats.record_retry(operation.id)

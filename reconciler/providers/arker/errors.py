@@ -203,6 +203,9 @@ class ArkerAPIError(ArkerError):
     """
 
     code: str = "unknown"
+    # Set by the retry loop when an earlier attempt of the same request was sent and its answer lost: the
+    # request may have been carried out even though this (last) answer refuses it.
+    ambiguous: bool = False
 
     def __init__(
         self,

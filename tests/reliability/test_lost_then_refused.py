@@ -1,0 +1,73 @@
+"""A create whose first attempt was done but its answer lost, and whose retries were then refused, must
+keep its pending state entry: the object exists, and the next run must adopt it, not report a conflict.
+
+Found by the faulty-fleet test (guarantee 1): a fork dropped after doing the work, then 429 until the
+client's attempts ran out. The provider took the final 429 as "refused for sure", forgot the pending entry,
+and the next plan met a live VM of that name it did not manage (a conflict).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.emulator import create_app
+from reconciler.engine import PlanOptions
+from reconciler.providers.base import is_pending
+from reconciler.workflow import RunSettings, apply_planned, connected, make_plan, open_workspace
+
+from .helpers import KEY_A, Fleet, emulator_settings
+
+_REFUSED = json.dumps(
+    {"error": {"code": "rate_limited", "message": "Too many requests.", "retry_after_seconds": 0}}
+).encode()
+
+
+class _LoseThenRefuse(httpx.AsyncBaseTransport):
+    """Forks: the first one is carried out and its answer lost; the next ``refusals`` get 429."""
+
+    def __init__(self, app: Any, *, refusals: int) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.refusals = refusals
+        self.forks = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/v1/fork") and self.forks <= self.refusals:
+            self.forks += 1
+            if self.forks == 1:
+                await self._inner.handle_async_request(request)
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            return httpx.Response(429, content=_REFUSED, headers={"Content-Type": "application/json"})
+        return await self._inner.handle_async_request(request)
+
+
+def test_fork_lost_then_refused_keeps_its_pending_entry(tmp_path: Path) -> None:
+    root = Fleet(stack="lost", base_files=()).write(tmp_path / "stack")
+    app = create_app(emulator_settings())
+    environ = {"ARKER_API_KEY": KEY_A, "ARKER_BASE_URL": "http://127.0.0.1:9/api"}
+    flaky = _LoseThenRefuse(app, refusals=10)
+
+    async def run(transport: httpx.AsyncBaseTransport) -> Any:
+        settings = RunSettings(paths=(root,), transport_factory=lambda: transport)
+        ws = open_workspace(settings)
+        async with connected(ws, environ=environ) as providers:
+            planned = await make_plan(ws, providers, PlanOptions())
+            if not planned.plan.is_applyable:
+                return planned, None
+            return planned, await apply_planned(ws, providers, planned)
+
+    _, first = asyncio.run(run(flaky))
+    assert first is not None and not first.ok
+    assert flaky.forks > 2  # the client did retry the refused fork
+    entry = first.state.resources.get("vm.base")
+    assert entry is not None and is_pending(entry), "the pending entry of a maybe-done fork was dropped"
+
+    planned, second = asyncio.run(run(httpx.ASGITransport(app=app)))
+    assert planned.plan.conflicts == (), planned.plan.conflicts
+    assert second is not None and second.ok
+    vms = [vm for vm in app.state.arker.store.vms.values() if vm.name == "base"]
+    assert len(vms) == 1 and second.state.resources["vm.base"].id == vms[0].vm_id
