@@ -36,7 +36,6 @@ __all__ = [
     "worker_env",
 ]
 
-_DEBIAN_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 _UNPRIVILEGED_USER = "nobody"
 _SUPERUSER = "postgres"
 
@@ -65,10 +64,10 @@ def find_bin_dir() -> Path | None:
     found = shutil.which("initdb")
     if found and shutil.which("pg_ctl"):
         return Path(found).resolve().parent
-    for candidate in _DEBIAN_BIN_DIRS:
-        if (Path(candidate) / "initdb").is_file():
-            return Path(candidate)
-    return None
+    # Debian keeps the server binaries off PATH, one directory per major version: take the newest.
+    versions = [path for path in Path("/usr/lib/postgresql").glob("*/bin") if (path / "initdb").is_file()]
+    versions.sort(key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0, reverse=True)
+    return versions[0] if versions else None
 
 
 def missing_reason() -> str:
