@@ -37,7 +37,9 @@ def test_fleet_applies_from_scratch_in_dependency_order(fleet: Stack) -> None:
     base = fleet.api("GET", "/v1/vms/base").json()
     assert base["description"] == "research sandbox base image"
     assert base["resources"]["vcpu"] == 2
-    assert sorted(k["id"] for k in base["network"]["ssh_public_keys"]) == ["alice", "bob"]
+    keys = {k["id"]: k for k in base["network"]["ssh_public_keys"]}
+    assert sorted(keys) == ["alice", "bob"]
+    assert keys["bob"]["expires_at"].startswith("2030-12-31T23:59:59")
     assert base["policies"]["rules"]["egress-default"]["action"] == "deny"
     worker = fleet.api("GET", "/v1/vms/worker-0").json()
     assert [k["id"] for k in worker["network"]["ssh_public_keys"]] == ["alice"]
@@ -49,6 +51,7 @@ def test_fleet_applies_from_scratch_in_dependency_order(fleet: Stack) -> None:
 
 def test_second_apply_is_a_no_op_with_zero_writes(fleet: Stack) -> None:
     assert fleet.apply().ok
+    assert fleet.writes_since({})["fork"] == 3  # the counter sees writes: zero below means zero
     serial = fleet.state().serial  # type: ignore[union-attr]
     before = fleet.stats()
     planned = fleet.plan()

@@ -6,7 +6,7 @@ Comparable values per kind (the engine diffs these; live values are put in the s
                 description, resources {vcpu, memory_mib, disk_mib}            in place (PATCH)
                 disk, durable                     force new; fork-time only, not readable live (state)
                 public                            force new; readable live
-                ssh_keys {id: public key}         in place; the whole key set (exact)
+                ssh_keys {id: {public_key, expires_at}}  in place; the whole key set (exact)
                 egress {rule id: rule}            in place; the ``egress-*`` rules (exact)
                 inbound {rule id: rule}           in place; the ``inbound-*`` rules (exact)
                 files {path: sha256:<hex>}        in place (sync write); only declared paths
@@ -20,6 +20,7 @@ defaults are not drift). Secret files are compared by digest and marked sensitiv
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from reconciler.engine.diff import without_paths
@@ -97,8 +98,30 @@ def _source_value(vm: DesiredVM) -> dict[str, str]:
     return {"image": source.image}
 
 
-def _keys_value(keys: Iterable[ResolvedSSHKey]) -> dict[str, str]:
-    return {key.id: key_text(key.public_key) for key in sorted(keys, key=lambda k: k.id)}
+def timestamp(text: str | None) -> str | None:
+    """An RFC 3339 time in one canonical spelling (UTC, seconds, ``Z``) so equal instants compare equal."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_value(public_key: str, expires_at: str | None) -> dict[str, str]:
+    """One SSH key as compared: the key without its comment, and its expiry when it has one."""
+    value = {"public_key": key_text(public_key)}
+    expiry = timestamp(expires_at)
+    if expiry is not None:
+        value["expires_at"] = expiry
+    return value
+
+
+def _keys_value(keys: Iterable[ResolvedSSHKey]) -> dict[str, dict[str, str]]:
+    return {key.id: key_value(key.public_key, key.expires_at) for key in sorted(keys, key=lambda k: k.id)}
 
 
 def vm_values(vm: DesiredVM) -> dict[str, Any]:
@@ -219,7 +242,8 @@ def live_vm_values(
         values["public"] = vm.public
     if "ssh_keys" in keys:
         values["ssh_keys"] = {
-            key.id: key_text(key.public_key) for key in sorted(vm.network.ssh_public_keys, key=lambda k: k.id)
+            key.id: key_value(key.public_key, key.expires_at)
+            for key in sorted(vm.network.ssh_public_keys, key=lambda k: k.id)
         }
     if rules is not None:
         for key, prefix in (("egress", EGRESS_PREFIX), ("inbound", INBOUND_PREFIX)):
@@ -267,6 +291,10 @@ def _resources_input(resources: Mapping[str, Any]) -> ResourcesInput:
     return ResourcesInput(**{k: resources[k] for k in ("vcpu", "memory_mib", "disk_mib") if k in resources})
 
 
+def _key_input(kid: str, value: Mapping[str, str], keys: Mapping[str, str]) -> SshKeyInput:
+    return SshKeyInput(public_key=keys.get(kid, value["public_key"]), expires_at=value.get("expires_at"))
+
+
 def fork_request(
     config: ResourceConfig, *, source_id: str | None, keys: Mapping[str, str], name: str
 ) -> ForkRequest:
@@ -292,7 +320,7 @@ def fork_request(
         body["resources"] = _resources_input(values["resources"])
     if "ssh_keys" in values:
         body["ssh_public_keys"] = {
-            kid: SshKeyInput(public_key=keys.get(kid, text)) for kid, text in values["ssh_keys"].items()
+            kid: _key_input(kid, value, keys) for kid, value in values["ssh_keys"].items()
         }
     rules = {**values.get("egress", {}), **values.get("inbound", {})}
     if rules:
@@ -318,8 +346,8 @@ def patch_request(
         patch_keys = _keyed_patch(wanted["ssh_keys"], live.get("ssh_keys", {}))
         if patch_keys:
             body["ssh_public_keys"] = {
-                kid: None if text is None else SshKeyInput(public_key=keys.get(kid, text))
-                for kid, text in patch_keys.items()
+                kid: None if value is None else _key_input(kid, value, keys)
+                for kid, value in patch_keys.items()
             }
     rules: dict[str, Any] = {}
     for field in ("egress", "inbound"):
