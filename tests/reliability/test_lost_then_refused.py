@@ -2,8 +2,9 @@
 keep its pending state entry: the object exists, and the next run must adopt it, not report a conflict.
 
 Found by the faulty-fleet test (guarantee 1): a fork dropped after doing the work, then 429 until the
-client's attempts ran out. The provider took the final 429 as "refused for sure", forgot the pending entry,
-and the next plan met a live VM of that name it did not manage (a conflict).
+client's attempts ran out (or every attempt was dropped). The provider took the final error as "refused
+for sure", forgot the pending entry, and the next plan met a live VM of that name it did not manage (a
+conflict).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.emulator import create_app
 from reconciler.engine import PlanOptions
@@ -28,28 +30,30 @@ _REFUSED = json.dumps(
 
 
 class _LoseThenRefuse(httpx.AsyncBaseTransport):
-    """Forks: the first one is carried out and its answer lost; the next ``refusals`` get 429."""
+    """Forks: the first ``lose`` are carried out and their answers lost; the next ``refuse`` get 429."""
 
-    def __init__(self, app: Any, *, refusals: int) -> None:
+    def __init__(self, app: Any, *, lose: int, refuse: int) -> None:
         self._inner = httpx.ASGITransport(app=app)
-        self.refusals = refusals
+        self.lose = lose
+        self.refuse = refuse
         self.forks = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/v1/fork") and self.forks <= self.refusals:
+        if request.url.path.endswith("/v1/fork") and self.forks < self.lose + self.refuse:
             self.forks += 1
-            if self.forks == 1:
+            if self.forks <= self.lose:
                 await self._inner.handle_async_request(request)
                 raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             return httpx.Response(429, content=_REFUSED, headers={"Content-Type": "application/json"})
         return await self._inner.handle_async_request(request)
 
 
-def test_fork_lost_then_refused_keeps_its_pending_entry(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("lose", "refuse"), [(1, 10), (10, 0)], ids=["lost-then-429", "all-lost"])
+def test_fork_lost_then_refused_keeps_its_pending_entry(tmp_path: Path, lose: int, refuse: int) -> None:
     root = Fleet(stack="lost", base_files=()).write(tmp_path / "stack")
     app = create_app(emulator_settings())
     environ = {"ARKER_API_KEY": KEY_A, "ARKER_BASE_URL": "http://127.0.0.1:9/api"}
-    flaky = _LoseThenRefuse(app, refusals=10)
+    flaky = _LoseThenRefuse(app, lose=lose, refuse=refuse)
 
     async def run(transport: httpx.AsyncBaseTransport) -> Any:
         settings = RunSettings(paths=(root,), transport_factory=lambda: transport)

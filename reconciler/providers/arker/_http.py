@@ -125,6 +125,11 @@ def describe_validation_error(error: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts) + more
 
 
+def _maybe_processed(error: ArkerError) -> bool:
+    """An attempt that was sent and whose answer was lost: the server may have acted on it."""
+    return isinstance(error, ArkerTransportError) and not isinstance(error, ArkerConnectError)
+
+
 class HttpCore:
     """Owns the ``httpx.AsyncClient``, the retry loop and the error mapping. Used by ``ArkerClient``."""
 
@@ -320,12 +325,12 @@ class HttpCore:
                     return reply
                 error = self.error_for(reply)
             if attempt >= self.retry.max_attempts or not should_retry(error, replay):
-                if lost and isinstance(error, ArkerAPIError):
-                    error.ambiguous = True  # refused now, but an earlier attempt may have done the work
+                if isinstance(error, (ArkerAPIError, ArkerTransportError)) and (
+                    lost or _maybe_processed(error)
+                ):
+                    error.ambiguous = True  # the last or an earlier attempt may have done the work
                 raise error
-            lost = lost or (
-                isinstance(error, ArkerTransportError) and not isinstance(error, ArkerConnectError)
-            )
+            lost = lost or _maybe_processed(error)
             hint = error.retry_after if isinstance(error, ArkerAPIError) else None
             delay = self.retry.delay(attempt - 1, hint)
             self.stats.record_retry(operation.id)
