@@ -12,6 +12,7 @@ Refresh reads, in this order and in parallel where possible:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from reconciler.state.model import ResourceState, StateDocument
 from ..base import PENDING_KEY, ApplyContext, ImportError_, is_pending
 from . import resources as rmap
 from .client import ArkerClient
-from .errors import AlreadyExists, ArkerError, GatewayTimeout, NotFound
+from .errors import AlreadyExists, ArkerError, Conflict, GatewayTimeout, IdempotencyConflict, NotFound
 from .idempotency import fork_idempotency_key
 from .wire import Filesystem, Mount, PatchVmRequest, PolicyUpdate, Vm
 
@@ -316,7 +317,15 @@ class ArkerProvider:
         body = rmap.fork_request(
             config, source_id=source_id, keys=self._key_texts(config.address), name=config.name
         )
-        vm = await self.client.fork(body, idempotency_key=key)
+        try:
+            vm = await self.client.fork(body, idempotency_key=key)
+        except (NotFound, Conflict, IdempotencyConflict):
+            # The key is deterministic, so an earlier create of this very VM (since deleted, or made from
+            # another source) may have used it: 404/409 for the key. Fork once more under a fresh key.
+            generation = f"{replacing or ''}/{uuid.uuid4().hex}"
+            key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=generation)
+            await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name}))
+            vm = await self.client.fork(body, idempotency_key=key)
         await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name, "id": vm.vm_id}))
         # The fork inherits the source's policy: drop inherited managed rules the new VM does not want.
         stale = rmap.stale_rules(config.values, vm.policies.rules if vm.policies is not None else {})
