@@ -190,9 +190,9 @@ def test_history_zero_keeps_only_the_current_document(backends: Callable[..., Po
 def test_heartbeat_keeps_a_live_holder_with_a_short_lease(
     backends: Callable[..., PostgresBackend], holders: list[PgHolder], pg_url: Callable[..., str]
 ) -> None:
-    holder = PgHolder(pg_url(lease="500ms"))
+    holder = PgHolder(pg_url(lease="1s"))
     holders.append(holder)
-    time.sleep(1.6)  # three leases: only the heartbeat keeps the lock fresh
+    time.sleep(2.5)  # well past the lease: only the heartbeat keeps the lock fresh
     with pytest.raises(LockHeldError) as info:
         backends().lock(APPLY, timeout=0)
     assert info.value.holder.id == holder.lock_id
@@ -207,10 +207,11 @@ def test_a_killed_holders_lock_goes_stale_after_its_lease_and_is_taken_over(
     pg_url: Callable[..., str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    holder = PgHolder(pg_url(lease="1s"), operation="destroy")
+    holder = PgHolder(pg_url(lease="2s"), operation="destroy")
     holders.append(holder)
-    holder.kill()
     backend = backends()
+    backend.ensure_schema()  # connected: the attempt below comes right after the kill
+    holder.kill()
     with pytest.raises(LockHeldError) as info:
         backend.lock(APPLY, timeout=0)  # within the lease: still held
     assert (info.value.holder.id, info.value.holder.pid) == (holder.lock_id, holder.pid)
@@ -220,7 +221,7 @@ def test_a_killed_holders_lock_goes_stale_after_its_lease_and_is_taken_over(
         assert lock.taken_over is not None
         assert (lock.taken_over.id, lock.taken_over.operation) == (holder.lock_id, "destroy")
         assert lock.takeover_message is not None
-        assert holder.lock_id in lock.takeover_message and "lease 1s" in lock.takeover_message
+        assert holder.lock_id in lock.takeover_message and "lease 2s" in lock.takeover_message
         assert backend.current_lock() == lock.info
     assert any(holder.lock_id in record.getMessage() for record in caplog.records)
 
