@@ -33,6 +33,7 @@ import hashlib
 import json
 import posixpath
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.engine.errors import TransientError
 
 from ._http import CallStats, HttpCore, Operation, Reply, describe_validation_error
+from ._lanes import LaneTransport
 from .connection import ConnectionSettings
 from .errors import (
     ERROR_CLASSES,
@@ -190,6 +192,10 @@ class ArkerClient:
         self.settings = settings
         self._base = httpx.URL(settings.base_url)
         self._control = httpx.URL(settings.control_base_url)
+        injected = transport is not None
+        if transport is None and not _proxies_configured():
+            # httpcore's own pool burns CPU when many requests are in flight at once (see _lanes.py).
+            transport = LaneTransport(max_connections)
         http = httpx.AsyncClient(
             transport=transport,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0),
@@ -197,7 +203,7 @@ class ArkerClient:
             verify=True,
             follow_redirects=False,
             # An injected transport must see every request: environment proxies would bypass it.
-            trust_env=transport is None,
+            trust_env=not injected,
             headers={"User-Agent": _USER_AGENT},
         )
         self.stats = CallStats()
@@ -814,6 +820,11 @@ class ArkerClient:
             recovery=error.recovery,
             file_path=file_path,
         )
+
+
+def _proxies_configured() -> bool:
+    """Whether the environment names an HTTP proxy (httpx's default transport then routes through it)."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
 def _transient(error: ArkerAPIError) -> bool:
