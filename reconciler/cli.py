@@ -329,8 +329,6 @@ def _run_apply(
                     err=True,
                 )
 
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGINT, on_sigint)
             async with connected(ws) as providers:
                 options = planfile.plan.options if planfile is not None else _plan_options(settings)
                 planned = await make_plan(ws, providers, options)
@@ -354,6 +352,9 @@ def _run_apply(
                     verb = "destroy every managed object" if settings.destroy else "perform these actions"
                     await asyncio.to_thread(_confirm, f"Do you want to {verb}?", auto_approve)
                 lock.verify()
+                # From here on, Ctrl-C stops gracefully (before, it simply aborts: nothing was changed yet).
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(signal.SIGINT, on_sigint)
 
                 def on_event(event: Any) -> None:
                     line = progress_line(event)
