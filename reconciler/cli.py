@@ -540,7 +540,7 @@ def _state_backend(paths: tuple[str, ...], variables: tuple[str, ...]) -> tuple[
     desired = load_stack(
         stacks[0].files, root=stacks[0].root, variables=_parse_vars(variables), missing_env="warn"
     )
-    return desired, open_backend(desired.stack.state, root=desired.stack.root)
+    return desired, open_backend(desired.stack.state, root=desired.stack.root, stack=desired.stack.name)
 
 
 @main.group()
@@ -601,6 +601,62 @@ def state_rm(address: str, paths: tuple[str, ...], variables: tuple[str, ...], l
             entry = doc.resources[address]
             backend.write(doc.without(address), expected_serial=doc.serial)
         click.echo(f"Removed {address} (id {entry.id}) from state; the live object was not touched.")
+
+
+@state.command(name="pull")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--serial", type=int, default=None, help="An older serial the backend still keeps.")
+@_var_option
+def state_pull(paths: tuple[str, ...], serial: int | None, variables: tuple[str, ...]) -> None:
+    """Print the state document (or serial N from the backend's history) to stdout."""
+    from .state import encode_state, pull
+
+    with _user_errors():
+        _, backend = _state_backend(paths, variables)
+        sys.stdout.buffer.write(encode_state(pull(backend, serial)))
+        sys.stdout.flush()
+
+
+@state.command(name="push")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--force", is_flag=True, help="Store FILE as the next serial even if it is older (rollback).")
+@_var_option
+@_lock_timeout_option
+def state_push(
+    file: str, paths: tuple[str, ...], force: bool, variables: tuple[str, ...], lock_timeout: str
+) -> None:
+    """Replace the stack's state with FILE (refused for another lineage or an older serial unless --force)."""
+    from .durations import parse_duration
+    from .state import decode_state, push
+
+    with _user_errors():
+        _, backend = _state_backend(paths, variables)
+        doc = decode_state(Path(file).read_bytes(), file)
+        stored = push(backend, doc, force=force, lock_timeout=parse_duration(lock_timeout))
+        click.echo(f"Pushed {file} to {backend.describe()} as serial {stored.serial}.")
+
+
+@state.command(name="migrate")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--to", "to_url", required=True, metavar="URL", help="The destination backend (file:// or postgresql://)."
+)
+@_var_option
+@_lock_timeout_option
+def state_migrate(paths: tuple[str, ...], to_url: str, variables: tuple[str, ...], lock_timeout: str) -> None:
+    """Copy the stack's state to another backend; then point the Stack's `state:` at URL."""
+    from .durations import parse_duration
+    from .state import migrate, open_backend, redact_url
+
+    with _user_errors():
+        desired, source = _state_backend(paths, variables)
+        target = open_backend(to_url, root=desired.stack.root, stack=desired.stack.name)
+        stored = migrate(source, target, lock_timeout=parse_duration(lock_timeout))
+        click.echo(
+            f"Migrated serial {stored.serial} from {source.describe()} to {target.describe()}. "
+            f"Now set `state: {redact_url(to_url)}` in the Stack manifest."
+        )
 
 
 @main.command(name="force-unlock")

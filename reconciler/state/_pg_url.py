@@ -49,7 +49,7 @@ def _fail(url: str, problem: str) -> StateConfigurationError:
     return StateConfigurationError(f"state URL {redact_url(url)}: {problem}")
 
 
-def parse_url(url: str) -> PostgresURL:
+def parse_url(url: str, *, default_stack: str | None = None) -> PostgresURL:
     """``url`` checked and split; ``StateConfigurationError`` (never showing a secret) when it is unusable."""
     text = url.strip()
     shown = redact_url(text)
@@ -103,7 +103,7 @@ def parse_url(url: str) -> PostgresURL:
             f"schema {schema_name[:70]!r} is not a plain SQL name (letters, digits, '_', at most 63, "
             "not starting with a digit)",
         )
-    stack = ours.get("stack", DEFAULT_STACK)
+    stack = ours.get("stack", default_stack or DEFAULT_STACK)
     if not stack or len(stack) > 200 or not stack.isprintable():
         raise _fail(text, "stack must be 1 to 200 printable characters")
     history = DEFAULT_HISTORY

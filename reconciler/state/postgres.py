@@ -205,8 +205,9 @@ class PostgresBackend:
         self._q = {name: sql.SQL(text).format(s=s) for name, text in _QUERIES.items()}
 
     @classmethod
-    def from_url(cls, url: str) -> PostgresBackend:
-        parsed: PostgresURL = parse_url(url)
+    def from_url(cls, url: str, *, default_stack: str | None = None) -> PostgresBackend:
+        """``default_stack`` keys the row when the URL has no ``stack=`` (the CLI passes the Stack's name)."""
+        parsed: PostgresURL = parse_url(url, default_stack=default_stack)
         return cls(
             parsed.conninfo,
             schema_name=parsed.schema_name,

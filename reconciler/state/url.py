@@ -68,7 +68,7 @@ def _local_path(url: str, rest: str, root: Path) -> Path:
     return path
 
 
-def _open_postgresql(url: str, root: Path) -> StateBackend:
+def _open_postgresql(url: str, root: Path, stack: str | None = None) -> StateBackend:
     # Imported here: the driver takes a quarter of a second to import and file:// stacks never need it.
     try:
         from .postgres import PostgresBackend
@@ -77,11 +77,12 @@ def _open_postgresql(url: str, root: Path) -> StateBackend:
             f"state {redact_url(url)} needs the PostgreSQL driver, which cannot be imported ({exc}); "
             "install arkerctl with its dependencies (psycopg)"
         ) from None
-    return PostgresBackend.from_url(url)
+    return PostgresBackend.from_url(url, default_stack=stack)
 
 
-def open_backend(url: str, *, root: Path) -> StateBackend:
-    """The backend for a Stack's ``state:`` URL; ``root`` is the stack root for relative file paths."""
+def open_backend(url: str, *, root: Path, stack: str | None = None) -> StateBackend:
+    """The backend for a Stack's ``state:`` URL; ``root`` is the stack root for relative file paths;
+    ``stack`` names the stack where the backend holds several (PostgreSQL: unless the URL sets ``stack=``)."""
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     scheme = scheme.lower()
@@ -90,7 +91,7 @@ def open_backend(url: str, *, root: Path) -> StateBackend:
     if scheme == "file":
         return LocalStateBackend(_local_path(text, rest, root))
     if scheme in ("postgresql", "postgres"):
-        return _open_postgresql(text, root)
+        return _open_postgresql(text, root, stack)
     raise StateConfigurationError(
         f"unsupported state backend {scheme}:// ({redact_url(text)}); expected {_SUPPORTED}"
     )

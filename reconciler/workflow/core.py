@@ -80,7 +80,7 @@ class Workspace:
 def open_workspace(settings: RunSettings) -> Workspace:
     """Load and validate the manifests (``ManifestError`` on any problem) and open the state backend."""
     desired = load_stack(list(settings.paths), variables=dict(settings.variables), environ=settings.environ)
-    backend = open_backend(desired.stack.state, root=desired.stack.root)
+    backend = open_backend(desired.stack.state, root=desired.stack.root, stack=desired.stack.name)
     return Workspace(settings=settings, desired=desired, backend=backend)
 
 
