@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from pydantic import SecretStr
@@ -184,6 +186,45 @@ def start_arkerctl(*args: str, cwd: Path, env: Mapping[str, str]) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+class Watch:
+    """Drains a running process's stdout and stderr in threads, so its output can be waited for."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._drain, args=(proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._drain, args=(proc.stderr, self.err), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def _drain(stream: IO[str] | None, into: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            into.append(line)
+
+    def text(self) -> str:
+        return "".join(self.out) + "".join(self.err)
+
+    def wait_for(self, needle: str, *, count: int = 1, timeout: float = 30) -> bool:
+        """Until ``needle`` starts ``count`` stdout lines; False when the process ended or time ran out."""
+        deadline = time.monotonic() + timeout
+        while sum(line.startswith(needle) for line in list(self.out)) < count:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def join(self) -> tuple[str, str]:
+        self.proc.wait(timeout=60)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return "".join(self.out), "".join(self.err)
 
 
 def no_traceback(run: Run) -> None:
