@@ -21,6 +21,7 @@ __all__ = [
     "SSH_KEY_TYPES",
     "CheckError",
     "check_address",
+    "check_cidr",
     "check_egress_entry",
     "check_guest_path",
     "check_name",
@@ -202,6 +203,11 @@ def _ip_entry(value: str) -> str:
     except ValueError:
         raise CheckError(f"invalid IP address or CIDR '{value}'") from None
     raise CheckError(f"CIDR '{value}' has host bits set", f"did you mean '{network}'?")
+
+
+def check_cidr(value: str) -> str:
+    """An IP address or CIDR (host bits clear) in normal form."""
+    return _ip_entry(value.strip())
 
 
 def check_egress_entry(value: str) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ..engine.dag import Graph
 from .errors import Diagnostic, SourceLocation
-from .model import InboundPort, Lifecycle, Resources
+from .model import DnsSpec, InboundPort, IngressSpec, Lifecycle, Resources, ServiceSpec, TtlSpec
 
 __all__ = [
     "DesiredFile",
@@ -37,6 +37,7 @@ class StackSettings(_Value):
     name: str
     state: str
     vars: tuple[tuple[str, str], ...] = Field(default=(), repr=False)  # sorted (name, value) pairs
+    provider: Literal["arker", "fastvm"] = "arker"  # the platform of resources that name none
     root: Path  # the stack root folder: file sources and key files must stay inside it
     location: SourceLocation | None = None  # of the Stack document, when there is one
 
@@ -103,9 +104,10 @@ class _Resource(_Value):
 
 class DesiredVM(_Resource):
     kind: Literal["VM"] = "VM"
+    provider: Literal["arker", "fastvm"] = "arker"
     group: str  # metadata.name in the manifest; replicas share it
     replica: int | None = None
-    source: ResolvedSource
+    source: ResolvedSource | None = None  # always set on Arker; never on FastVM (launch or snapshot)
     description: str | None = None
     resources: Resources | None = None
     disk: bool | None = None
@@ -116,14 +118,28 @@ class DesiredVM(_Resource):
     inbound: tuple[InboundPort, ...] | None = None  # None: inbound not managed
     files: tuple[DesiredFile, ...] = ()
     lifecycle: Lifecycle = Lifecycle()
+    # FastVM only (None: not managed).
+    machine_type: str | None = None
+    snapshot: str | None = None  # a snapshot name or id
+    disk_gib: int | None = None
+    metadata: tuple[tuple[str, str], ...] | None = None  # sorted (key, value) pairs: the whole user map
+    env: tuple[tuple[str, str], ...] | None = Field(default=None, repr=False)  # sorted; may hold secrets
+    ttl: TtlSpec | None = None
+    services: tuple[ServiceSpec, ...] | None = None  # sorted by name
+    dns: DnsSpec | None = None
+    ingress: IngressSpec | None = None
 
 
 class DesiredFilesystem(_Resource):
     kind: Literal["Filesystem"] = "Filesystem"
+    provider: Literal["arker", "fastvm"] = "arker"
+    size_gib: int | None = None  # FastVM only
+    access_mode: Literal["rw", "ro"] | None = None  # FastVM only
 
 
 class DesiredSync(_Resource):
     kind: Literal["Sync"] = "Sync"
+    provider: Literal["arker", "fastvm"] = "arker"  # its VM's (and its filesystem's)
     group: str  # metadata.name in the manifest
     replica: int | None = None
     vm_address: str

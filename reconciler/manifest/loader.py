@@ -151,7 +151,7 @@ def _load(
         warnings += converted.warnings
         model: BaseModel | None = None
         if not converted.fatal:
-            model, problems = validate_document(converted)
+            model, problems = validate_document(converted, provider=stack.provider)
             diagnostics += problems
         if model is None or converted.diagnostics:
             kind, name = _raw_identity(converted.value)
@@ -163,7 +163,7 @@ def _load(
     if file_errors:
         # A file that does not parse hides its documents: reference checks would only add false alarms.
         raise ManifestError(diagnostics, warnings)
-    resolved, problems = resolve(parsed, root, broken)
+    resolved, problems = resolve(parsed, root, broken, provider=stack.provider)
     diagnostics += problems
     if diagnostics:
         raise ManifestError(diagnostics, warnings)
@@ -209,6 +209,7 @@ def _stack(
         name=model.metadata.name if model.metadata else default_name,
         state=model.spec.state,
         vars=tuple(sorted({**model.spec.vars, **variables}.items())),
+        provider=model.spec.provider,
         root=root,
         location=documents[0].location,
     )

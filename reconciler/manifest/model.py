@@ -20,36 +20,50 @@ from pydantic import (
     StrictBool,
     StrictInt,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from . import checks
 
 __all__ = [
     "API_VERSION",
+    "ARKER_ONLY_VM_FIELDS",
+    "DEFAULT_PROVIDER",
     "DEFAULT_STATE_URL",
     "DOCUMENT_MODELS",
+    "FASTVM_ONLY_VM_FIELDS",
     "IGNORABLE_PATHS",
     "KINDS",
     "MAX_REPLICAS",
+    "PLATFORM_NAMES",
+    "PROVIDERS",
+    "DnsSpec",
     "EgressPolicyDocument",
     "EgressSpec",
     "FileSpec",
     "FilesystemDocument",
     "FilesystemSpec",
     "InboundPort",
+    "IngressRuleSpec",
+    "IngressSpec",
     "Lifecycle",
     "ManifestDocument",
     "Metadata",
+    "ProviderName",
     "Resources",
     "SSHKeyDocument",
     "SSHKeySpec",
+    "ServiceSpec",
     "SourceRef",
     "StackDocument",
     "StackSpec",
     "SyncDocument",
     "SyncSpec",
+    "TtlSpec",
     "VMDocument",
     "VMSpec",
 ]
@@ -62,18 +76,48 @@ KINDS = ("EgressPolicy", "Filesystem", "SSHKey", "Stack", "Sync", "VM")
 IGNORABLE_PATHS = (
     "description",
     "disk",
+    "disk_gib",
+    "dns",
     "durable",
     "egress",
+    "env",
     "files",
     "inbound",
+    "ingress",
+    "machine_type",
+    "metadata",
     "public",
     "resources",
     "resources.disk_mib",
     "resources.memory_mib",
     "resources.vcpu",
+    "services",
+    "snapshot",
     "source",
     "ssh_keys",
+    "ttl",
 )
+
+# Platforms a resource can live on (``Stack.spec.provider`` is the default, ``spec.provider`` per resource).
+PROVIDERS = ("arker", "fastvm")
+DEFAULT_PROVIDER = "arker"
+PLATFORM_NAMES = {"arker": "Arker", "fastvm": "FastVM"}
+ProviderName = Literal["arker", "fastvm"]
+# VM fields only one platform can honour (anything else is common to both).
+ARKER_ONLY_VM_FIELDS = ("description", "disk", "durable", "inbound", "public", "resources", "source")
+FASTVM_ONLY_VM_FIELDS = (
+    "disk_gib",
+    "dns",
+    "env",
+    "ingress",
+    "machine_type",
+    "metadata",
+    "services",
+    "snapshot",
+    "ttl",
+)
+# Metadata keys arkerctl writes on every FastVM VM it manages (ownership tags): not for users.
+RESERVED_METADATA_PREFIX = "arkerctl-"
 
 
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*\Z")
@@ -190,11 +234,51 @@ def _exactly_one(model: BaseModel, fields: tuple[str, ...]) -> None:
         raise checks.CheckError(f"give exactly one of {listed} ({detail})")
 
 
+def _platform(info: ValidationInfo) -> str:
+    """The platform a spec is validated for: its own ``provider`` (validated before the other fields),
+    else the stack's (``validate_document(..., provider=...)`` passes it as validation context)."""
+    own = info.data.get("provider")
+    if isinstance(own, str):
+        return own
+    context = info.context if isinstance(info.context, dict) else {}
+    return str(context.get("provider") or DEFAULT_PROVIDER)
+
+
+_UNSUPPORTED_HINTS = {
+    ("fastvm", "source"): "FastVM cannot fork or copy a VM: give snapshot (a name or id) or machine_type",
+    ("fastvm", "resources"): "FastVM sizes a VM by machine_type (c1m2, c2m4, ...) and disk_gib",
+    ("fastvm", "inbound"): "use ingress rules or services on FastVM",
+    ("fastvm", "disk"): "use disk_gib on FastVM",
+    ("fastvm", "durable"): None,
+    ("fastvm", "public"): "use ingress rules or services on FastVM",
+    ("fastvm", "description"): "use metadata on FastVM",
+    ("arker", "ttl"): "Arker VMs have no TTL",
+    ("arker", "machine_type"): "use resources: {vcpu, memory_mib} on Arker",
+    ("arker", "disk_gib"): "use resources.disk_mib on Arker",
+    ("arker", "snapshot"): "use source on Arker",
+    ("arker", "dns"): "use egress on Arker",
+    ("arker", "ingress"): "use inbound on Arker",
+    ("arker", "services"): "use inbound on Arker",
+    ("arker", "size_gib"): "Arker filesystems have no fixed size",
+    ("arker", "access_mode"): None,
+}
+
+
+def _unsupported(platform: str, field: str) -> checks.CheckError:
+    return checks.CheckError(
+        f"'{field}' is not supported on {PLATFORM_NAMES.get(platform, platform)}",
+        _UNSUPPORTED_HINTS.get((platform, field)),
+    )
+
+
 class Metadata(_Model):
     name: Name
 
 
 class StackSpec(_Model):
+    provider: ProviderName = Field(
+        default="arker", description="The platform of every resource that does not name its own provider."
+    )
     state: Annotated[str, _check(checks.check_state_url)] = Field(
         default=DEFAULT_STATE_URL,
         description="Where the stack's state lives: file://PATH or postgresql://...",
@@ -205,7 +289,26 @@ class StackSpec(_Model):
 
 
 class FilesystemSpec(_Model):
+    provider: ProviderName | None = Field(
+        default=None, description="arker or fastvm; default: the Stack's provider."
+    )
+    size_gib: Gibibytes | None = Field(
+        default=None, validate_default=True, description="FastVM volume size in GiB (required on FastVM)."
+    )
+    access_mode: Literal["rw", "ro"] | None = Field(
+        default=None, description="FastVM volume access: rw (default) or ro (attached read-only)."
+    )
     depends_on: tuple[Address, ...] = ()
+
+    @field_validator("size_gib", "access_mode", mode="before")
+    @classmethod
+    def _field_for_platform(cls, value: Any, info: ValidationInfo) -> Any:
+        platform = _platform(info)
+        if value is None and platform == "fastvm" and info.field_name == "size_gib":
+            raise PydanticCustomError("missing", "Field required")
+        if value is not None and platform != "fastvm":
+            raise _unsupported(platform, str(info.field_name))
+        return value
 
 
 class SSHKeySpec(_Model):
@@ -317,9 +420,65 @@ class Lifecycle(_Model):
     ignore_changes: tuple[Annotated[str, _check(_ignorable)], ...] = ()
 
 
+Gibibytes = Annotated[
+    StrictInt,
+    Field(ge=1, le=65536),
+    BeforeValidator(_int_from_text),
+    _number_schema(minimum=1, maximum=65536),
+]
+TtlSeconds = Annotated[
+    StrictInt,
+    Field(ge=1, le=31_536_000),
+    BeforeValidator(_int_from_text),
+    _number_schema(minimum=1, maximum=31_536_000),
+]
+ServicePort = Annotated[
+    StrictInt,
+    Field(ge=1024, le=65535),
+    BeforeValidator(_int_from_text),
+    _number_schema(minimum=1024, maximum=65535),
+]
+
+
+class TtlSpec(_Model):
+    action: Literal["pause", "delete"] = Field(description="What FastVM does when the TTL runs out.")
+    seconds: TtlSeconds
+
+
+class ServiceSpec(_Model):
+    name: Name
+    port: ServicePort = Field(description="Guest port (>= 1024) FastVM proxies.")
+    h2c: Bool = Field(default=False, description="Speak HTTP/2 cleartext to the guest.")
+
+
+class IngressRuleSpec(_Model):
+    action: Literal["allow", "deny"] = "allow"
+    cidr: Annotated[str, _check(checks.check_cidr)] = Field(description="Source IP or CIDR.")
+    protocol: Literal["tcp", "udp", "any"] = "tcp"
+    ports: PortOrRange | None = Field(default=None, description="A port or [start, end]; omitted = any.")
+    description: Annotated[str, Field(max_length=256)] | None = None
+
+
+class IngressSpec(_Model):
+    default: Literal["allow", "deny"] = Field(default="deny", description="For traffic no rule matches.")
+    rules: tuple[IngressRuleSpec, ...] = ()
+
+
+class DnsSpec(_Model):
+    mode: Literal["allow", "deny"] = "deny"
+    domains: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = ()
+    block_bypass: Bool = Field(default=False, description="Block DNS that bypasses FastVM's resolver.")
+
+
 class VMSpec(_Model):
-    source: Source = Field(
-        description="Managed VM name (a dependency) or existing/golden VM name, or {vm|name|id|image: ...}."
+    provider: ProviderName | None = Field(
+        default=None, description="arker or fastvm; default: the Stack's provider."
+    )
+    source: Source | None = Field(
+        default=None,
+        validate_default=True,
+        description="Arker: managed VM name (a dependency) or existing/golden VM name, or "
+        "{vm|name|id|image: ...}. Not on FastVM.",
     )
     replicas: Replicas | None = Field(default=None, description="Make N VMs named <name>-0 .. <name>-(N-1).")
     description: Annotated[str, Field(max_length=1024)] | None = None
@@ -337,8 +496,69 @@ class VMSpec(_Model):
         default=None, description="Guest ports reachable through Arker; omitted = Arker default."
     )
     files: tuple[FileSpec, ...] = ()
+    # FastVM only.
+    machine_type: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="FastVM machine type (c1m2, c2m4, ...); needed unless snapshot is given."
+    )
+    snapshot: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="FastVM snapshot (name or id) to restore; omitted = a fresh launch."
+    )
+    disk_gib: Gibibytes | None = Field(default=None, description="FastVM disk size in GiB.")
+    metadata: dict[Annotated[str, Field(min_length=1, max_length=256)], str] | None = Field(
+        default=None, description="FastVM metadata: the whole map (arkerctl adds its arkerctl-* tags)."
+    )
+    env: dict[Annotated[str, _check(checks.check_var_name)], str] | None = Field(
+        default=None, description="FastVM environment variables (compared by digest, never shown)."
+    )
+    ttl: TtlSpec | None = None
+    services: tuple[ServiceSpec, ...] | None = Field(
+        default=None, description="FastVM services: the VM's whole set (guest ports FastVM proxies)."
+    )
+    dns: DnsSpec | None = None
+    ingress: IngressSpec | None = None
     lifecycle: Lifecycle = Lifecycle()
     depends_on: tuple[Address, ...] = ()
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_for_platform(cls, value: Any, info: ValidationInfo) -> Any:
+        platform = _platform(info)
+        if value is None and platform == "arker":
+            raise PydanticCustomError("missing", "Field required")
+        if value is not None and platform != "arker":
+            raise _unsupported(platform, "source")
+        return value
+
+    @field_validator(
+        *(f for f in ARKER_ONLY_VM_FIELDS if f != "source"), *FASTVM_ONLY_VM_FIELDS, mode="before"
+    )
+    @classmethod
+    def _field_for_platform(cls, value: Any, info: ValidationInfo) -> Any:
+        platform = _platform(info)
+        field = str(info.field_name)
+        only = "fastvm" if field in FASTVM_ONLY_VM_FIELDS else "arker"
+        if value is not None and platform != only:
+            raise _unsupported(platform, field)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _user_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key in sorted(value or {}):
+            if key.startswith(RESERVED_METADATA_PREFIX):
+                raise checks.CheckError(
+                    f"metadata key '{key}' is reserved: arkerctl tags its VMs with "
+                    f"{RESERVED_METADATA_PREFIX}* keys"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _launch_source(self) -> VMSpec:
+        if self.source is None and self.machine_type is None and self.snapshot is None:
+            raise checks.CheckError(
+                "a FastVM VM needs machine_type (a fresh launch) or snapshot (a name or id)"
+            )
+        return self
 
 
 class SyncSpec(_Model):

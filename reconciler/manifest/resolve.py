@@ -33,6 +33,7 @@ from .desired import (
 )
 from .errors import Diagnostic, SourceLocation
 from .model import (
+    PLATFORM_NAMES,
     EgressPolicyDocument,
     EgressSpec,
     FilesystemDocument,
@@ -89,7 +90,8 @@ def _port_key(port: int | tuple[int, int]) -> tuple[int, int, int]:
 
 
 class _Resolver:
-    def __init__(self, root: Path, broken: dict[str, set[str]]) -> None:
+    def __init__(self, root: Path, broken: dict[str, set[str]], provider: str = "arker") -> None:
+        self.provider = provider  # the stack's platform: resources that name none live there
         self.root = root
         self.root_real = os.path.realpath(root)
         self.root_abs = os.path.abspath(root)
@@ -281,8 +283,23 @@ class _Resolver:
         doc = parsed.source
         spec = _doc(parsed, VMDocument).spec
         errors_before = len(self.diagnostics)
-        source = self.vm_source(doc, spec.source)
+        provider = spec.provider or self.provider
+        source = self.vm_source(doc, spec.source, provider) if spec.source is not None else None
         ssh_keys = self.vm_ssh_keys(doc, spec.ssh_keys)
+        if provider == "fastvm" and ssh_keys:
+            for index, name in enumerate(spec.ssh_keys or ()):
+                key = self.ssh_keys.get(name)
+                if key is not None and key.expires_at is not None:
+                    self.error(
+                        doc.locate(("spec", "ssh_keys", index)),
+                        f"SSH key '{name}' has expires_at, which is not supported on FastVM",
+                        "FastVM keys do not expire: drop expires_at or use a key without it",
+                    )
+        services = None
+        if spec.services is not None:
+            self.unique(doc, ("spec", "services"), [s.name for s in spec.services], "name", "service name")
+            self.unique(doc, ("spec", "services"), [s.port for s in spec.services], "port", "service port")
+            services = tuple(sorted(spec.services, key=lambda s: s.name))
         egress = self.vm_egress(doc, spec.egress)
         inbound = None
         if spec.inbound is not None:
@@ -295,9 +312,19 @@ class _Resolver:
             ignore_changes=tuple(sorted(set(spec.lifecycle.ignore_changes))),
         )
         explicit = self.depends_on(doc, spec.depends_on)
-        if len(self.diagnostics) > errors_before or source is None:
+        if len(self.diagnostics) > errors_before or (source is None and provider == "arker"):
             return []  # (a None source without a new error points at a broken document, reported already)
         base: dict[str, Any] = {
+            "provider": provider,
+            "machine_type": spec.machine_type,
+            "snapshot": spec.snapshot,
+            "disk_gib": spec.disk_gib,
+            "metadata": tuple(sorted(spec.metadata.items())) if spec.metadata is not None else None,
+            "env": tuple(sorted(spec.env.items())) if spec.env is not None else None,
+            "ttl": spec.ttl,
+            "services": services,
+            "dns": spec.dns,
+            "ingress": spec.ingress,
             "group": parsed.name,
             "location": doc.location,
             "source": source,
@@ -332,18 +359,18 @@ class _Resolver:
                 vms.append(template.model_copy(update={"address": address, "name": name, "replica": replica}))
         return vms
 
-    def vm_source(self, doc: YamlDocument, source: str | SourceRef) -> ResolvedSource | None:
+    def vm_source(self, doc: YamlDocument, source: str | SourceRef, provider: str) -> ResolvedSource | None:
         location = doc.locate(("spec", "source"))
         if isinstance(source, str):
             if source in self.vm_groups or source in self.vm_owner or self.is_broken("VM", source):
-                return self.managed_source(location, source)
+                return self.managed_source(location, source, provider)
             return SourceName(name=source)
         if source.vm is not None:
             location = doc.locate(("spec", "source", "vm"))
             if source.vm not in self.vm_owner and source.vm not in self.vm_groups:
                 self.unknown(location, "VM", source.vm, self.vm_owner)
                 return None
-            return self.managed_source(location, source.vm)
+            return self.managed_source(location, source.vm, provider)
         if source.name is not None:
             return SourceName(name=source.name)
         if source.id is not None:
@@ -351,10 +378,19 @@ class _Resolver:
         assert source.image is not None  # the model requires exactly one
         return SourceImage(image=source.image)
 
-    def managed_source(self, location: SourceLocation, name: str) -> SourceVM | None:
+    def managed_source(self, location: SourceLocation, name: str, provider: str) -> SourceVM | None:
         group = self.vm_groups.get(name) or self.vm_owner.get(name)
         if group is None:
             return None  # a broken document: already reported
+        source_provider = self.vm_provider(name)
+        if source_provider != provider:
+            self.error(
+                location,
+                f"VM '{name}' is on {_platform_name(source_provider)} and cannot be the source of a VM on "
+                f"{_platform_name(provider)}",
+                "a VM is forked from a VM of its own platform",
+            )
+            return None
         if group.replicated:
             self.error(
                 location,
@@ -363,6 +399,13 @@ class _Resolver:
             )
             return None
         return SourceVM(name=name, address=f"vm.{name}")
+
+    def vm_provider(self, name: str) -> str:
+        """The platform of the VM (or replica) ``name`` of these manifests."""
+        group = self.vm_groups.get(name) or self.vm_owner.get(name)
+        if group is None:
+            return self.provider
+        return _doc(group.parsed, VMDocument).spec.provider or self.provider
 
     def vm_ssh_keys(
         self, doc: YamlDocument, names: tuple[str, ...] | None
@@ -479,8 +522,15 @@ class _Resolver:
     def resolve_filesystems(self) -> list[DesiredFilesystem]:
         result = []
         for name, parsed in self.by_kind.get("Filesystem", {}).items():
-            explicit = self.depends_on(parsed.source, _doc(parsed, FilesystemDocument).spec.depends_on)
+            spec = _doc(parsed, FilesystemDocument).spec
+            explicit = self.depends_on(parsed.source, spec.depends_on)
             address = f"filesystem.{name}"
+            provider = spec.provider or self.provider
+            if provider == "fastvm" and spec.size_gib is None:  # (a spec without it failed its model)
+                self.error(
+                    parsed.source.location, "a FastVM Filesystem needs spec.size_gib (the volume size)"
+                )
+                continue
             for dependency, location in explicit.items():
                 self.edges[(address, dependency)] = location
             result.append(
@@ -489,6 +539,9 @@ class _Resolver:
                     name=name,
                     location=parsed.source.location,
                     depends_on=tuple(sorted(explicit)),
+                    provider=provider,
+                    size_gib=spec.size_gib,
+                    access_mode=spec.access_mode,
                 )
             )
         return result
@@ -510,8 +563,19 @@ class _Resolver:
                 self.unknown(vm_location, "VM", spec.vm, self.vm_groups)
                 vm_names = []
             fs_location = doc.locate(("spec", "filesystem"))
-            if spec.filesystem not in self.by_kind.get("Filesystem", {}):
+            fs_parsed = self.by_kind.get("Filesystem", {}).get(spec.filesystem)
+            if fs_parsed is None:
                 self.unknown(fs_location, "Filesystem", spec.filesystem, self.by_kind.get("Filesystem", {}))
+            provider = self.vm_provider(vm_names[0]) if vm_names else self.provider
+            if fs_parsed is not None and vm_names:
+                fs_provider = _doc(fs_parsed, FilesystemDocument).spec.provider or self.provider
+                if fs_provider != provider:
+                    self.error(
+                        fs_location,
+                        f"Filesystem '{spec.filesystem}' is on {_platform_name(fs_provider)} but VM "
+                        f"'{spec.vm}' is on {_platform_name(provider)}",
+                        "a Sync binds a filesystem of its VM's platform",
+                    )
             key = (spec.vm, spec.path)
             if key in mounts and vm_names:
                 self.error(
@@ -543,6 +607,7 @@ class _Resolver:
                         filesystem_address=fs_address,
                         filesystem_name=spec.filesystem,
                         path=spec.path,
+                        provider=provider,
                     )
                 )
         return result
@@ -570,6 +635,10 @@ def _order(group: _Group) -> tuple[str, int, int]:
     return (location.file, location.line, location.column)
 
 
+def _platform_name(provider: str) -> str:
+    return PLATFORM_NAMES.get(provider, provider)
+
+
 def _describe_group(group: _Group, name: str) -> str:
     if group.replicated:
         return f"replica {name.rsplit('-', 1)[1]} of '{group.parsed.name}'"
@@ -585,10 +654,11 @@ def _egress(spec: EgressSpec, name: str | None) -> ResolvedEgress:
 
 
 def resolve(
-    documents: list[Parsed], root: Path, broken: dict[str, set[str]]
+    documents: list[Parsed], root: Path, broken: dict[str, set[str]], *, provider: str = "arker"
 ) -> tuple[Resolved, list[Diagnostic]]:
-    """Resolve every resource; ``broken`` names documents that failed validation (kind -> names)."""
-    resolver = _Resolver(root, broken)
+    """Resolve every resource; ``broken`` names documents that failed validation (kind -> names);
+    ``provider`` is the stack's platform (of resources that name none)."""
+    resolver = _Resolver(root, broken, provider)
     resolver.index(documents)
     resolver.expand_vms()
     resolver.expand_syncs()

@@ -19,8 +19,12 @@ __all__ = ["validate_document"]
 Loc = tuple[str | int, ...]
 
 
-def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Diagnostic]]:
-    """The typed document, or None with the reasons. ``doc.value`` must be the converted value."""
+def validate_document(
+    doc: ConvertedDocument, *, provider: str | None = None
+) -> tuple[BaseModel | None, list[Diagnostic]]:
+    """The typed document, or None with the reasons. ``doc.value`` must be the converted value.
+    ``provider``: the stack's platform, for resources that do not name their own (fields are checked
+    against what that platform can honour)."""
     value = doc.value
     where = doc.source.location
     if not isinstance(value, dict):
@@ -40,7 +44,8 @@ def validate_document(doc: ConvertedDocument) -> tuple[BaseModel | None, list[Di
             Diagnostic.at(doc.source.locate(("kind",)), message, hint or f"one of {', '.join(KINDS)}")
         ]
     try:
-        return model.model_validate(value), []
+        context = {"provider": provider} if provider is not None else None
+        return model.model_validate(value, context=context), []
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # "unknown key 'metdata' (did you mean 'metadata'?)" says it all: drop "missing 'metadata'".
