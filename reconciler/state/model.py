@@ -74,9 +74,16 @@ class StateDocument(BaseModel):
         return self.resources.get(address)
 
     def with_resource(self, resource: ResourceState) -> StateDocument:
+        address = resource.address
         resources = dict(self.resources)
-        resources[resource.address] = resource
-        return self.model_copy(update={"resources": dict(sorted(resources.items()))})
+        new = address not in resources
+        resources[address] = resource
+        # Replacing keeps the key's place and a new last key keeps the order: only an insert in the middle
+        # re-sorts (timsort is linear on sorted input). An apply records every operation, so sorting every
+        # time made large applies quadratic.
+        if new and len(resources) > 1 and address < next(reversed(self.resources)):
+            resources = {a: resources[a] for a in sorted(resources)}
+        return self.model_copy(update={"resources": resources})
 
     def without(self, address: str) -> StateDocument:
         resources = {a: r for a, r in self.resources.items() if a != address}
