@@ -88,8 +88,10 @@ def open_workspace(settings: RunSettings) -> Workspace:
 async def connected(
     ws: Workspace, *, environ: Mapping[str, str] | None = None
 ) -> AsyncIterator[list[Provider]]:
-    """The providers for the workspace's resources, with open API clients."""
-    async with open_providers(ws.desired, ws.settings, environ=environ) as providers:
+    """The providers for the workspace's resources, with open API clients: only the platforms that the
+    manifests or the state use (the state counts: its resources may have lost their manifests)."""
+    state = ws.backend.read()
+    async with open_providers(ws.desired, ws.settings, environ=environ, state=state) as providers:
         yield providers
 
 

@@ -27,5 +27,6 @@ class RunSettings(BaseModel):
     refresh_only: bool = False
     destroy: bool = False
     lock_holder: str | None = None  # shown to whoever is blocked by our lock (default user@host)
-    # Tests and the demo inject an httpx transport (ASGI app) instead of a socket.
-    transport_factory: Callable[[], Any] | None = None
+    # Tests and the demo inject an httpx transport (ASGI app) instead of a socket: one factory for every
+    # platform, or a mapping of factories by platform ({"arker": ..., "fastvm": ...}).
+    transport_factory: Callable[[], Any] | Mapping[str, Callable[[], Any]] | None = None

@@ -75,7 +75,7 @@ class ArkerProvider:
                 "VM names are unique and cannot be changed, so a replacement cannot exist beside the old VM",
             )
             for vm in self.desired.vms
-            if vm.lifecycle.create_before_destroy
+            if vm.lifecycle.create_before_destroy and vm.provider == self.name
         ]
         if problems:
             raise ManifestError(tuple(problems))

@@ -89,6 +89,8 @@ def key_text(public_key: str) -> str:
 
 def _source_value(vm: DesiredVM) -> dict[str, str]:
     source = vm.source
+    if source is None:  # pragma: no cover - the manifest requires a source on Arker
+        raise ValueError(f"{vm.address}: an Arker VM needs a source")
     if isinstance(source, SourceVM):
         return {"vm": source.name}
     if isinstance(source, SourceName):
@@ -202,10 +204,10 @@ def sync_config(sync: DesiredSync) -> ResourceConfig:
 
 
 def vm_configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
-    """Every desired resource as engine values, sorted by address."""
-    configs: list[ResourceConfig] = [vm_config(vm) for vm in desired.vms]
-    configs += [filesystem_config(fs) for fs in desired.filesystems]
-    configs += [sync_config(sync) for sync in desired.syncs]
+    """Every desired Arker resource as engine values, sorted by address (other platforms' are left out)."""
+    configs: list[ResourceConfig] = [vm_config(vm) for vm in desired.vms if vm.provider == PROVIDER]
+    configs += [filesystem_config(fs) for fs in desired.filesystems if fs.provider == PROVIDER]
+    configs += [sync_config(sync) for sync in desired.syncs if sync.provider == PROVIDER]
     return tuple(sorted(configs, key=lambda c: c.address))
 
 
