@@ -141,6 +141,7 @@ def _user_errors() -> Iterator[None]:
     from .manifest import ManifestError
     from .providers.arker.errors import ArkerError
     from .providers.base import ImportError_
+    from .providers.fastvm.errors import FastvmError
     from .state import StateError
     from .workflow import PlanFileError, WorkflowError
 
@@ -154,6 +155,8 @@ def _user_errors() -> Iterator[None]:
         _fail(str(exc))
     except ArkerError as exc:
         _fail(f"Arker API: {exc}")
+    except FastvmError as exc:
+        _fail(f"FastVM API: {exc}")
 
 
 def _settings(**options: Any) -> Any:
@@ -702,6 +705,13 @@ def force_unlock(lock_id: str, paths: tuple[str, ...], force: bool, variables: t
 @click.option("--fail-rate", type=float, default=0.0, metavar="P", help="Share of requests failed (503/429).")
 @click.option("--ambiguous-rate", type=float, default=0.0, metavar="P", help="Work done, response dropped.")
 @click.option("--seed", type=int, default=None, help="Seed for fault injection.")
+@click.option(
+    "--platform",
+    type=click.Choice(["arker", "fastvm"]),
+    default="arker",
+    show_default=True,
+    help="Which API to serve: Arker's or FastVM's.",
+)
 def emulator(
     host: str,
     port: int,
@@ -712,15 +722,20 @@ def emulator(
     fail_rate: float,
     ambiguous_rate: float,
     seed: int | None,
+    platform: str,
 ) -> None:
-    """Serve an Arker-compatible API on loopback for demos and tests."""
+    """Serve an Arker-compatible (or, with --platform fastvm, FastVM) API on loopback for demos and tests."""
     # Imported here so that other commands do not pay for Starlette/uvicorn at start-up.
     import sqlite3
 
     from pydantic import ValidationError
 
     from .emulator import EmulatorSettings, serve
-    from .emulator.arker import canonical_operation
+
+    if platform == "fastvm":
+        from .emulator.fastvm import canonical_operation
+    else:
+        from .emulator.arker import canonical_operation
 
     try:
         settings = EmulatorSettings.from_cli(
@@ -733,7 +748,10 @@ def emulator(
             fail_rate=fail_rate,
             ambiguous_rate=ambiguous_rate,
             seed=seed,
+            platform=platform,
         )
+        if settings.platform == "fastvm" and settings.db_path is not None:
+            raise ValueError("the FastVM emulator keeps its state in memory only: --db is not supported")
         for name, _ in settings.latency_ops:
             canonical_operation(name)
     except ValidationError as exc:

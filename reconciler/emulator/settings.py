@@ -162,9 +162,11 @@ class EmulatorSettings(BaseModel):
         fail_rate: float,
         ambiguous_rate: float,
         seed: int | None,
+        platform: str = "arker",
     ) -> EmulatorSettings:
         """Build settings from the ``arkerctl emulator`` options (raises ValueError on bad input)."""
         return cls(
+            platform=platform,  # validated: a ValidationError names the choices
             host=host,
             port=port,
             db_path=Path(db) if db else None,
