@@ -28,6 +28,7 @@ KEY_A = "reliability-key-acme-0123456789"
 KEY_B = "reliability-key-globex-9876543210"
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+UMASK = 0o022  # the usual default: files arkerctl means to keep private must be so despite it
 # Calls that change something on the emulator (``sync`` mixes reads and writes, so it is not listed).
 WRITE_OPERATIONS = frozenset(
     {
@@ -172,7 +173,14 @@ class Run:
 
 def arkerctl(*args: str, cwd: Path, env: Mapping[str, str], timeout: float = 60) -> Run:
     done = subprocess.run(
-        cli_args(*args), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+        cli_args(*args),
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        umask=UMASK,
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -185,6 +193,7 @@ def start_arkerctl(*args: str, cwd: Path, env: Mapping[str, str]) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        umask=UMASK,
     )
 
 

