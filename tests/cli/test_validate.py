@@ -29,6 +29,7 @@ def test_examples_are_valid_without_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 0
     assert out.splitlines() == [
         "examples/ci-sandbox: ok (stack 'ci-sandbox', 1 resource)",
+        "examples/fastvm: ok (stack 'fastvm-demo', 4 resources)",
         "examples/fleet: ok (stack 'sandbox-fleet', 6 resources)",
         "examples/minimal: ok (stack 'minimal', 1 resource)",
     ]

@@ -5,6 +5,7 @@ replacement, a lost launch found again by its ownership tags, import, destroy, p
 from __future__ import annotations
 
 import asyncio
+import shutil
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from reconciler.workflow import (
     open_workspace,
 )
 
-from .harness import ED25519
+from .harness import ED25519, REPO
 
 KEY = "fastvm-workflow-key"
 ARKER_BASE = "http://127.0.0.1:9/api"
@@ -450,6 +451,22 @@ def test_import_and_destroy(clouds: Clouds) -> None:
 
     assert clouds.apply(PlanOptions(destroy=True)).ok
     assert clouds.fastvm_vms() == [] and clouds.state().resources == {}
+
+
+def test_the_fastvm_example_applies_across_both_platforms(tmp_path: Path) -> None:
+    for clouds in _make(tmp_path):
+        shutil.copytree(REPO / "examples" / "fastvm", clouds.root, ignore=shutil.ignore_patterns(".arkerctl"))
+        result = clouds.apply()
+        assert result.ok, result.report
+        providers = {a: r.provider for a, r in clouds.state().resources.items()}
+        assert providers == {
+            "filesystem.cache": "fastvm",
+            "sync.api-cache": "fastvm",
+            "vm.api": "fastvm",
+            "vm.builder": "arker",
+        }
+        before = clouds.stats()
+        assert clouds.apply().ok and clouds.writes_since(before) == {}
 
 
 def test_fingerprints_match_the_platform(clouds: Clouds) -> None:
