@@ -1,0 +1,134 @@
+"""Driving arkerctl's own workflow (the code the CLI runs) against an emulator, with per-operation counts.
+
+Per-operation API calls come from the client's ``CallStats``: every call is credited to the operation
+running in the current task (a context variable set around each provider operation), so concurrent
+operations are told apart exactly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.engine import Operation, PlanOptions, build_operation_graph
+from reconciler.engine.dag import Graph
+from reconciler.providers.base import Provider
+from reconciler.workflow import (
+    ApplyResult,
+    Planned,
+    RunSettings,
+    Workspace,
+    apply_planned,
+    connected,
+    make_plan,
+    open_workspace,
+)
+
+__all__ = ["Attribution", "FleetRun", "fleet_run"]
+
+_current: contextvars.ContextVar[Operation | None] = contextvars.ContextVar("bench_operation", default=None)
+
+
+@dataclass
+class Attribution:
+    """API calls per operation (and those made outside any operation, under ``None``)."""
+
+    calls: dict[Operation | None, Counter[str]] = field(default_factory=dict)
+
+    def record(self, operation_id: str) -> None:
+        self.calls.setdefault(_current.get(), Counter())[operation_id] += 1
+
+
+class _Attributing:
+    """Wraps a provider: each create/update/delete runs with its operation in the context."""
+
+    def __init__(self, inner: Provider) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def create(self, config: Any, ctx: Any, *, replacing: str | None) -> None:
+        token = _current.set(Operation(config.address, "create"))
+        try:
+            await self._inner.create(config, ctx, replacing=replacing)
+        finally:
+            _current.reset(token)
+
+    async def update(self, config: Any, current: Any, live: Any, ctx: Any) -> None:
+        token = _current.set(Operation(config.address, "update"))
+        try:
+            await self._inner.update(config, current, live, ctx)
+        finally:
+            _current.reset(token)
+
+    async def delete(self, current: Any, ctx: Any) -> None:
+        token = _current.set(Operation(current.address, "delete"))
+        try:
+            await self._inner.delete(current, ctx)
+        finally:
+            _current.reset(token)
+
+
+@dataclass
+class FleetRun:
+    """One stack, connected: plan and apply with timings and call counts."""
+
+    workspace: Workspace
+    providers: list[Any]
+    attribution: Attribution
+
+    def total_calls(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for counts in self.attribution.calls.values():
+            total.update(counts)
+        return dict(sorted(total.items()))
+
+    def reset_calls(self) -> None:
+        self.attribution.calls.clear()
+
+    async def plan(self) -> tuple[Planned, float]:
+        started = time.perf_counter()
+        planned = await make_plan(self.workspace, self.providers, PlanOptions())
+        return planned, time.perf_counter() - started
+
+    def graph(self, planned: Planned) -> Graph[Operation]:
+        return build_operation_graph(planned.plan, planned.configs, planned.state)
+
+    async def apply(self, planned: Planned) -> tuple[ApplyResult, float]:
+        started = time.perf_counter()
+        result = await apply_planned(self.workspace, self.providers, planned)
+        return result, time.perf_counter() - started
+
+
+@asynccontextmanager
+async def fleet_run(
+    root: Path,
+    environ: Mapping[str, str],
+    *,
+    parallelism: int,
+    transport_factory: Callable[[], Any] | None = None,
+) -> AsyncIterator[FleetRun]:
+    settings = RunSettings(
+        paths=(root,), environ={}, parallelism=parallelism, transport_factory=transport_factory
+    )
+    workspace = open_workspace(settings)
+    attribution = Attribution()
+    async with connected(workspace, environ=dict(environ)) as providers:
+        for provider in providers:
+            stats = provider.client.stats
+            original = stats.record_call
+
+            def record(operation_id: str, _original: Callable[[str], None] = original) -> None:
+                _original(operation_id)
+                attribution.record(operation_id)
+
+            stats.record_call = record  # benchmark-only hook: credit each call to its operation
+        yield FleetRun(workspace, [_Attributing(p) for p in providers], attribution)
