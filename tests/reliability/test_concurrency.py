@@ -8,6 +8,7 @@ A watcher samples the state file throughout: every sample parses, and serials on
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_second_apply_waits_then_names_the_holder(tmp_path: Path) -> None:
             time.sleep(0.01)
         holder = LockInfo.model_validate_json(lock_path.read_bytes())
         assert holder.pid == first.pid
+        assert stat.S_IMODE(lock_path.stat().st_mode) == 0o600  # guarantee 7: the lock file is private too
 
         started = time.monotonic()
         blocked = arkerctl("apply", "--auto-approve", "--lock-timeout", "1s", cwd=root, env=env)
