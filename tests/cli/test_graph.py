@@ -52,7 +52,7 @@ def test_graph_works_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_several_stacks_are_refused() -> None:
     code, _, err = run("graph", "examples")
-    assert code == 1 and "PATH holds 3 stacks" in err
+    assert code == 1 and "PATH holds 4 stacks" in err
 
 
 def test_invalid_manifests_exit_1(tmp_path: Path) -> None:
