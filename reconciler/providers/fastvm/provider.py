@@ -311,18 +311,24 @@ class FastvmProvider:
         handle: dict[str, Any] = {"metadata": tags, "name": config.name}
         if replacing:
             handle["replacing"] = replacing  # the old VM carries the same tags until it is deleted
+        earlier = ctx.current(config.address)
         # Intent first: a crash after the launch leaves a pending entry that the next refresh resolves.
         await ctx.record(self._pending(config, handle))
-        body = rmap.launch_request(config, vm_spec, lineage=ctx.lineage, snapshot_id=snapshot_id)
-        try:
-            vm = await self.client.launch_vm(body)
-        except (FastvmTransportError, FastvmTimeoutError) as err:
-            if not getattr(err, "ambiguous", False):
-                raise
-            found = [v for v in await self.client.list_vms(metadata=tags) if v.id != replacing]
-            if len(found) != 1:
-                raise  # not (yet) visible: the pending entry stays, the next refresh looks again
-            vm = found[0]
+        vm: Vm | None = None
+        if earlier is not None and is_pending(earlier):
+            # A re-run of this create (the workflow retries transient failures): an earlier attempt may
+            # have launched the VM already. Look for it by its tags before launching another.
+            vm = await self._tagged(tags, replacing)
+        if vm is None:
+            body = rmap.launch_request(config, vm_spec, lineage=ctx.lineage, snapshot_id=snapshot_id)
+            try:
+                vm = await self.client.launch_vm(body)
+            except (FastvmTransportError, FastvmTimeoutError) as err:
+                if not getattr(err, "ambiguous", False):
+                    raise
+                vm = await self._tagged(tags, replacing)
+                if vm is None:
+                    raise  # not (yet) visible: the pending entry stays, the next refresh looks again
         await ctx.record(self._pending(config, {**handle, "id": vm.id}))
         vm = await self.client.wait_running(vm.id, self.launch_timeout, poll_interval=self.poll_interval)
         values = config.values
@@ -332,6 +338,11 @@ class FastvmProvider:
             await self._sync_services(vm.id, values["services"], {})
         await self._write_files(vm.id, config, {})
         await ctx.record(self._recorded(config, vm.id))
+
+    async def _tagged(self, tags: Mapping[str, str], replacing: str | None) -> Vm | None:
+        """The one VM carrying ``tags`` (other than the one being replaced), if exactly one does."""
+        found = [v for v in await self.client.list_vms(metadata=tags) if v.id != replacing]
+        return found[0] if len(found) == 1 else None
 
     def _key_texts(self, address: str) -> dict[str, str]:
         vm = self._vms.get(address)
