@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from reconciler.engine.errors import TransientError
 from reconciler.engine.model import LiveResource, ResourceConfig, state_values, strip_reserved
 from reconciler.manifest import DesiredState, DesiredVM, Diagnostic, ManifestError
 from reconciler.state.model import ResourceState, StateDocument
@@ -29,6 +30,9 @@ from .idempotency import fork_idempotency_key
 from .wire import Filesystem, Mount, PatchVmRequest, PolicyUpdate, Vm
 
 __all__ = ["ArkerProvider"]
+
+# Creates of exactly identifiable objects (filesystems, mounts): attempts after transient failures.
+_CREATE_ATTEMPTS = 5
 
 T = TypeVar("T")
 
@@ -345,18 +349,38 @@ class ArkerProvider:
         secret = {path for path, f in todo.items() if f.secret}
         await self.client.sync_write(vm_id, {path: f.content for path, f in todo.items()}, secret=secret)
 
+    async def _create_or_find(
+        self, create: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T | None]]
+    ) -> T:
+        """Create an object whose identity is exact (a unique name, a VM + path): a transient or ambiguous
+        failure is answered by looking the object up, and by creating again only when it is not there.
+        The client never replays these non-idempotent POSTs itself."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await create()
+            except AlreadyExists:
+                found = await find()  # an earlier, lost attempt of this very create succeeded
+                if found is None:
+                    raise
+                return found
+            except ArkerError as err:
+                if attempt >= _CREATE_ATTEMPTS or not (isinstance(err, TransientError) or _ambiguous(err)):
+                    raise
+                found = await find()
+                if found is not None:
+                    return found
+                await asyncio.sleep(self.client.retry.delay(attempt, getattr(err, "retry_after", None)))
+
     async def _create_filesystem(self, config: ResourceConfig, ctx: ApplyContext) -> None:
         await ctx.record(self._pending(config, {"name": config.name}))
-        try:
-            fs = await self.client.create_filesystem(config.name)
-        except AlreadyExists:
-            # An ambiguous earlier attempt of this very create may have succeeded: the pending entry says
-            # this name is ours to take.
+
+        async def find() -> Filesystem | None:
             found = await self.client.list_filesystems(name_prefix=config.name)
-            match = next((f for f in found if f.name == config.name), None)
-            if match is None:
-                raise
-            fs = match
+            return next((f for f in found if f.name == config.name), None)
+
+        fs = await self._create_or_find(lambda: self.client.create_filesystem(config.name), find)
         await ctx.record(self._recorded(config, fs.filesystem_id))
 
     async def _create_sync(self, config: ResourceConfig, ctx: ApplyContext) -> None:
@@ -364,14 +388,12 @@ class ArkerProvider:
         vm_id = self._dependency_id(ctx, sync.vm_address)
         fs_id = self._dependency_id(ctx, sync.filesystem_address)
         await ctx.record(self._pending(config, {"vm_id": vm_id, "path": sync.path}))
-        try:
-            mount = await self.client.create_mount(vm_id, fs_id, sync.path)
-        except AlreadyExists:
+
+        async def find() -> Mount | None:
             mounts = await self.client.list_mounts(vm_id)
-            match = next((m for m in mounts if m.path == sync.path and m.filesystem_id == fs_id), None)
-            if match is None:
-                raise
-            mount = match
+            return next((m for m in mounts if m.path == sync.path and m.filesystem_id == fs_id), None)
+
+        mount = await self._create_or_find(lambda: self.client.create_mount(vm_id, fs_id, sync.path), find)
         await ctx.record(
             self._pending(config, {"vm_id": vm_id, "path": sync.path, "id": rmap.mount_id(mount)})
         )
@@ -434,6 +456,10 @@ class ArkerProvider:
         if not any(m.mount_id == mid for m in mounts):
             raise ImportError_(f"VM {vm_id} has no mount {mid}")
         return self._recorded(config, object_id)
+
+
+def _ambiguous(err: ArkerError) -> bool:
+    return bool(getattr(err, "ambiguous", False))
 
 
 def _maybe_done(err: ArkerError, entry: ResourceState) -> bool:
