@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -33,8 +34,29 @@ def _paths(paths: Sequence[str]) -> tuple[Path, ...]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="arkerctl")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, envvar="ARKERCTL_DEBUG", help="Log every API call and state step to stderr."
+)
+def main(debug: bool) -> None:
     """Declarative, GitOps-style reconciler for the Arker VM platform."""
+    _configure_logging(debug)
+
+
+def _configure_logging(debug: bool) -> None:
+    """Our loggers speak only with --debug: everything a user must see is printed by the commands
+    themselves (a warning also logged would otherwise appear twice, via Python's last-resort handler).
+    Log records carry operation ids, paths, statuses and timings; never headers, bodies or secrets."""
+    logger = logging.getLogger("reconciler")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = False
+    if not debug:
+        logger.addHandler(logging.NullHandler())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 # --- validate / graph: owned by the manifest work (issue 2) -------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ __all__ = [
     "open_workspace",
     "resolve_pending",
 ]
+
+_log = logging.getLogger(__name__)
 
 OpReport = ExecutionReport[Operation, None]
 
@@ -149,6 +152,13 @@ async def make_plan(
         live.update(one)
     resolved = resolve_pending(stored, live)
     result = plan(configs, live, resolved, options)
+    _log.debug(
+        "plan: %d desired, %d live, %d in state -> %s",
+        len(configs),
+        len(live),
+        len(stored.resources) if stored is not None else 0,
+        result.summary.model_dump(),
+    )
     return Planned(
         plan=result, configs=configs, live=dict(sorted(live.items())), state=resolved, stored_state=stored
     )

@@ -9,11 +9,14 @@ loop keeps going), and it carries every change made before it started.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from reconciler.state import ResourceState, StateBackend, StateDocument
 
 __all__ = ["StateRecorder"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class StateRecorder:
             except Exception as err:
                 self._fail(err)
                 return
+            _log.debug("state: stored serial %d (%d resources)", stored.serial, len(stored.resources))
             self._expected = stored.serial
             self._doc = self._doc.model_copy(update={"serial": stored.serial})
             self._stored_version = version
