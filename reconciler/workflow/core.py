@@ -63,7 +63,8 @@ OpReport = ExecutionReport[Operation, None]
 # The client retries each request; an operation that still ends in a transient error (a run of 503s, a lost
 # connection) is run again whole. Every operation is safe to re-run: forks carry idempotency keys, other
 # creates look their object up first, PATCHes are absolute and deletes accept "already gone".
-_OPERATION_RETRY = RetryPolicy(attempts=3, initial_backoff=1.0, multiplier=2.0, max_backoff=8.0)
+def _operation_retry(attempts: int) -> RetryPolicy:
+    return RetryPolicy(attempts=attempts, initial_backoff=1.0, multiplier=2.0, max_backoff=8.0)
 OpEvent = ExecutionEvent[Operation, None]
 
 
@@ -246,7 +247,7 @@ async def apply_planned(
         await provider.update(config, entry, planned.live.get(op.address), recorder)
 
     report: OpReport = await execute(
-        graph, run, parallelism=ws.settings.parallelism, stop=stop, on_event=on_event, retry=_OPERATION_RETRY
+        graph, run, parallelism=ws.settings.parallelism, stop=stop, on_event=on_event, retry=_operation_retry(ws.settings.operation_attempts)
     )
     await recorder.flush()
     return ApplyResult(the_plan, report, recorder.document, recorder.writes)

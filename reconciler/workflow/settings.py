@@ -21,6 +21,8 @@ class RunSettings(BaseModel):
     environ: Mapping[str, str] | None = None  # None: the process environment
     parallelism: int = Field(default=10, ge=1, le=1000)
     lock_timeout: float = Field(default=0.0, ge=0)
+    # Runs of an operation that ends in a transient error (each run already retries its requests).
+    operation_attempts: int = Field(default=3, ge=1, le=10)
     mount_timeout: float = Field(default=300.0, gt=0)
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()

@@ -56,7 +56,8 @@ def test_fork_lost_then_refused_keeps_its_pending_entry(tmp_path: Path, lose: in
     flaky = _LoseThenRefuse(app, lose=lose, refuse=refuse)
 
     async def run(transport: httpx.AsyncBaseTransport) -> Any:
-        settings = RunSettings(paths=(root,), transport_factory=lambda: transport)
+        # One run per operation: the operation-level re-run would otherwise outlast the injected faults.
+        settings = RunSettings(paths=(root,), transport_factory=lambda: transport, operation_attempts=1)
         ws = open_workspace(settings)
         async with connected(ws, environ=environ) as providers:
             planned = await make_plan(ws, providers, PlanOptions())
@@ -75,3 +76,25 @@ def test_fork_lost_then_refused_keeps_its_pending_entry(tmp_path: Path, lose: in
     assert second is not None and second.ok
     vms = [vm for vm in app.state.arker.store.vms.values() if vm.name == "base"]
     assert len(vms) == 1 and second.state.resources["vm.base"].id == vms[0].vm_id
+
+
+def test_operation_rerun_outlasts_a_burst_of_refusals(tmp_path: Path) -> None:
+    """With the default re-runs, a fork lost once and then refused more often than the client retries is
+    still carried out in the same apply, with the same idempotency key: one VM."""
+    root = Fleet(stack="burst", base_files=()).write(tmp_path / "stack")
+    app = create_app(emulator_settings())
+    environ = {"ARKER_API_KEY": KEY_A, "ARKER_BASE_URL": "http://127.0.0.1:9/api"}
+    flaky = _LoseThenRefuse(app, lose=1, refuse=6)  # more than one run's 5 attempts
+
+    async def run() -> Any:
+        settings = RunSettings(paths=(root,), transport_factory=lambda: flaky)
+        ws = open_workspace(settings)
+        async with connected(ws, environ=environ) as providers:
+            planned = await make_plan(ws, providers, PlanOptions())
+            return await apply_planned(ws, providers, planned)
+
+    result = asyncio.run(run())
+    assert result.ok, result.report.outcomes
+    assert flaky.forks == 7
+    vms = [vm for vm in app.state.arker.store.vms.values() if vm.name == "base"]
+    assert len(vms) == 1 and result.state.resources["vm.base"].id == vms[0].vm_id
