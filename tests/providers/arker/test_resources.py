@@ -54,9 +54,7 @@ def test_full_vm_values_and_secret_files(tmp_path: Path) -> None:
 
 
 def test_fork_request_carries_the_whole_config(tmp_path: Path) -> None:
-    config = _desired(
-        tmp_path, "  source: ubuntu\n  description: d\n  ssh_keys: [alice]\n  egress: open\n"
-    )
+    config = _desired(tmp_path, "  source: ubuntu\n  description: d\n  ssh_keys: [alice]\n  egress: open\n")
     config = config.model_copy(update={"values": {**config.values, "source": {"vm": "base"}}})
     with pytest.raises(ValueError, match="has no id yet"):
         rmap.fork_request(config, source_id=None, keys={}, name="box")
