@@ -60,11 +60,14 @@ _log = logging.getLogger(__name__)
 
 OpReport = ExecutionReport[Operation, None]
 
+
 # The client retries each request; an operation that still ends in a transient error (a run of 503s, a lost
 # connection) is run again whole. Every operation is safe to re-run: forks carry idempotency keys, other
 # creates look their object up first, PATCHes are absolute and deletes accept "already gone".
 def _operation_retry(attempts: int) -> RetryPolicy:
     return RetryPolicy(attempts=attempts, initial_backoff=1.0, multiplier=2.0, max_backoff=8.0)
+
+
 OpEvent = ExecutionEvent[Operation, None]
 
 
@@ -247,7 +250,12 @@ async def apply_planned(
         await provider.update(config, entry, planned.live.get(op.address), recorder)
 
     report: OpReport = await execute(
-        graph, run, parallelism=ws.settings.parallelism, stop=stop, on_event=on_event, retry=_operation_retry(ws.settings.operation_attempts)
+        graph,
+        run,
+        parallelism=ws.settings.parallelism,
+        stop=stop,
+        on_event=on_event,
+        retry=_operation_retry(ws.settings.operation_attempts),
     )
     await recorder.flush()
     return ApplyResult(the_plan, report, recorder.document, recorder.writes)
