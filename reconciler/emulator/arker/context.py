@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .auth import Org
@@ -82,6 +82,9 @@ def endpoint(
             response = handler(Ctx(request, operation, request_id, state, org, body))
         except ApiError as refused:
             return error_response(refused, operation=operation, method=request.method, request_id=request_id)
+        except ClientDisconnect:
+            # The client went away mid-request (killed, timed out): nobody is left to answer.
+            return Response(status_code=499)
         except Exception:
             _log.exception("unexpected error in %s", operation)
             internal = ApiError("internal", "An unexpected error prevented the operation from completing.")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .auth import Org
@@ -78,6 +78,9 @@ def endpoint(
                 response = handler(Ctx(request, operation, request_id, state, org, body))
         except ApiError as refused:
             return error_response(refused, request_id)
+        except ClientDisconnect:
+            # The client went away mid-request (killed, timed out): nobody is left to answer.
+            return Response(status_code=499)
         except Exception:
             _log.exception("unexpected error in %s", operation)
             return error_response(ApiError("internal", "An unexpected error occurred."), request_id)
