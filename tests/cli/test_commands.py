@@ -174,3 +174,10 @@ def test_missing_api_key_is_one_clear_line(stack: Path) -> None:
     result = CliRunner().invoke(main, ["plan", str(stack)], env={"ARKER_API_KEY": "", "ARKER_BASE_URL": ""})
     assert result.exit_code == 1
     assert "ARKER_API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fastvm_emulator_refuses_a_database() -> None:
+    result = CliRunner().invoke(main, ["emulator", "--platform", "fastvm", "--db", "x.db"])
+    assert result.exit_code == 1 and "in memory only" in result.stderr
+    result = CliRunner().invoke(main, ["emulator", "--platform", "gcp"])
+    assert result.exit_code == 2 and "gcp" in result.stderr
