@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from reconciler.engine.model import LiveResource, ResourceConfig
+from reconciler.engine.model import LiveResource, ResourceConfig, state_values
 from reconciler.state.model import ResourceState, StateDocument
 
-__all__ = ["PENDING_KEY", "ApplyContext", "ImportError_", "Provider", "is_pending"]
+__all__ = ["PENDING_KEY", "ApplyContext", "ImportError_", "Provider", "intent_entry", "is_pending"]
 
 # Reserved state key of an object whose create was started but not confirmed: its value is the
 # provider's handle to find it again (idempotency key, name). The id of such an entry is "".
@@ -27,6 +27,23 @@ PENDING_KEY = "__pending__"
 
 def is_pending(resource: ResourceState) -> bool:
     return not resource.id and PENDING_KEY in resource.values
+
+
+def intent_entry(config: ResourceConfig) -> ResourceState:
+    """The pending state entry of a create about to start (providers find such objects again by name or by
+    their ownership tags, so the handle needs nothing more)."""
+    values = state_values(config)
+    values[PENDING_KEY] = {"name": config.name}
+    return ResourceState(
+        address=config.address,
+        kind=config.kind,
+        name=config.name,
+        id="",
+        provider=config.provider,
+        config_hash=config.config_hash,
+        values=dict(sorted(values.items())),
+        dependencies=config.dependencies,
+    )
 
 
 class ImportError_(Exception):

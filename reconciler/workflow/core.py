@@ -27,7 +27,7 @@ from reconciler.engine import (
     plan,
 )
 from reconciler.manifest import DesiredState, load_stack
-from reconciler.providers.base import PENDING_KEY, Provider, is_pending
+from reconciler.providers.base import PENDING_KEY, Provider, intent_entry, is_pending
 from reconciler.providers.registry import open_providers
 from reconciler.state import (
     Lock,
@@ -249,6 +249,14 @@ async def apply_planned(
             raise WorkflowError(f"{op.address} is not in state")
         await provider.update(config, entry, planned.live.get(op.address), recorder)
 
+    # Every plain create's intent in one write up front (instead of one write per create as it starts).
+    creates = [
+        configs[rc.address]
+        for rc in the_plan.resource_changes
+        if rc.action is Action.CREATE and recorder.current(rc.address) is None and rc.address in configs
+    ]
+    await recorder.record_many([intent_entry(config) for config in creates])
+
     report: OpReport = await execute(
         graph,
         run,
@@ -256,6 +264,15 @@ async def apply_planned(
         stop=stop,
         on_event=on_event,
         retry=_operation_retry(ws.settings.operation_attempts),
+    )
+    # Creates that never started leave nothing behind: drop their intents.
+    never_started = [
+        op.address
+        for op, outcome in report.outcomes.items()
+        if op.step == "create" and outcome.started_at is None
+    ]
+    await recorder.forget_many(
+        [a for a in never_started if (entry := recorder.current(a)) is not None and is_pending(entry)]
     )
     await recorder.flush()
     return ApplyResult(the_plan, report, recorder.document, recorder.writes)

@@ -58,6 +58,20 @@ class StateRecorder:
             self._doc = self._doc.without(address)
             await self._durable()
 
+    async def record_many(self, resources: list[ResourceState]) -> None:
+        """Record several entries with one durable write."""
+        for resource in resources:
+            self._doc = self._doc.with_resource(resource)
+        if resources:
+            await self._durable()
+
+    async def forget_many(self, addresses: list[str]) -> None:
+        gone = [a for a in addresses if a in self._doc.resources]
+        for address in gone:
+            self._doc = self._doc.without(address)
+        if gone:
+            await self._durable()
+
     async def replace_document(self, doc: StateDocument) -> None:
         """Store ``doc`` (same lineage) as the whole state, e.g. after refresh resolved pending entries."""
         self._doc = doc.model_copy(update={"serial": self._doc.serial})

@@ -284,6 +284,13 @@ class ArkerProvider:
         values[PENDING_KEY] = handle
         return self._recorded(config, "", dict(sorted(values.items())))
 
+    async def _intend(self, ctx: ApplyContext, config: ResourceConfig, handle: dict[str, Any]) -> None:
+        """Record the intent to create, unless the workflow already did (it records every plain create's
+        intent in one write before the run starts)."""
+        current = ctx.current(config.address)
+        if current is None or not is_pending(current):
+            await ctx.record(self._pending(config, handle))
+
     def _key_texts(self, address: str) -> dict[str, str]:
         vm = self._vms.get(address)
         return {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
@@ -317,7 +324,7 @@ class ArkerProvider:
         source_id = self._dependency_id(ctx, f"vm.{source['vm']}") if "vm" in source else None
         key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=replacing)
         # Intent first: a crash after the fork leaves a pending entry that the next refresh resolves by name.
-        await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name}))
+        await self._intend(ctx, config, {"name": config.name})
         body = rmap.fork_request(
             config, source_id=source_id, keys=self._key_texts(config.address), name=config.name
         )
@@ -328,14 +335,17 @@ class ArkerProvider:
             # another source) may have used it: 404/409 for the key. Fork once more under a fresh key.
             generation = f"{replacing or ''}/{uuid.uuid4().hex}"
             key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=generation)
-            await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name}))
             vm = await self.client.fork(body, idempotency_key=key)
-        await ctx.record(self._pending(config, {"idempotency_key": key, "name": config.name, "id": vm.vm_id}))
-        # The fork inherits the source's policy: drop inherited managed rules the new VM does not want.
-        stale = rmap.stale_rules(config.values, vm.policies.rules if vm.policies is not None else {})
-        if stale:
-            await self.client.patch_vm(vm.vm_id, PatchVmRequest(policies=PolicyUpdate(rules=stale)))
-        await self._write_files(vm.vm_id, config, None)
+        try:
+            # The fork inherits the source's policy: drop inherited managed rules the new VM does not want.
+            stale = rmap.stale_rules(config.values, vm.policies.rules if vm.policies is not None else {})
+            if stale:
+                await self.client.patch_vm(vm.vm_id, PatchVmRequest(policies=PolicyUpdate(rules=stale)))
+            await self._write_files(vm.vm_id, config, None)
+        except Exception:
+            # The VM exists but is not finished: keep it adoptable, with its id, for the next run.
+            await ctx.record(self._pending(config, {"name": config.name, "id": vm.vm_id}))
+            raise
         await ctx.record(self._recorded(config, vm.vm_id))
 
     async def _write_files(self, vm_id: str, config: ResourceConfig, live: Mapping[str, Any] | None) -> None:
@@ -374,7 +384,7 @@ class ArkerProvider:
                 await asyncio.sleep(self.client.retry.delay(attempt, getattr(err, "retry_after", None)))
 
     async def _create_filesystem(self, config: ResourceConfig, ctx: ApplyContext) -> None:
-        await ctx.record(self._pending(config, {"name": config.name}))
+        await self._intend(ctx, config, {"name": config.name})
 
         async def find() -> Filesystem | None:
             found = await self.client.list_filesystems(name_prefix=config.name)
@@ -387,17 +397,20 @@ class ArkerProvider:
         sync = next(s for s in self.desired.syncs if s.address == config.address)
         vm_id = self._dependency_id(ctx, sync.vm_address)
         fs_id = self._dependency_id(ctx, sync.filesystem_address)
-        await ctx.record(self._pending(config, {"vm_id": vm_id, "path": sync.path}))
+        await self._intend(ctx, config, {"vm_id": vm_id, "path": sync.path})
 
         async def find() -> Mount | None:
             mounts = await self.client.list_mounts(vm_id)
             return next((m for m in mounts if m.path == sync.path and m.filesystem_id == fs_id), None)
 
         mount = await self._create_or_find(lambda: self.client.create_mount(vm_id, fs_id, sync.path), find)
-        await ctx.record(
-            self._pending(config, {"vm_id": vm_id, "path": sync.path, "id": rmap.mount_id(mount)})
-        )
-        await self.client.wait_mount(vm_id, mount.mount_id, timeout=self.mount_timeout)
+        try:
+            await self.client.wait_mount(vm_id, mount.mount_id, timeout=self.mount_timeout)
+        except Exception:
+            await ctx.record(
+                self._pending(config, {"vm_id": vm_id, "path": sync.path, "id": rmap.mount_id(mount)})
+            )
+            raise
         await ctx.record(self._recorded(config, rmap.mount_id(mount)))
 
     async def update(
