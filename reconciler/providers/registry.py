@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any
 
 from reconciler.manifest import DesiredState
@@ -45,12 +45,14 @@ async def open_providers(
     settings: Any,
     *,
     environ: Mapping[str, str] | None = None,
-    state: StateDocument | None = None,
+    state_platforms: Collection[str] = (),
 ) -> AsyncIterator[list[Provider]]:
     """Providers with open clients for the platforms ``desired`` or ``state`` uses, and only those (a
-    FastVM-only stack needs no ARKER_API_KEY, and the other way round). State entries count too: a
-    resource whose manifest is gone must still be refreshed and deleted on its platform."""
-    used = platforms_used(desired, state)
+    FastVM-only stack needs no ARKER_API_KEY, and the other way round). The platforms of state entries
+    (``state_platforms``) count too: a resource whose manifest is gone must still be refreshed and deleted
+    on its platform."""
+    # Platforms, not the state document: a context manager keeps its arguments for the whole run.
+    used = tuple(sorted(set(platforms_used(desired, None)) | set(state_platforms)))
     unknown = sorted(set(used) - set(PLATFORMS))
     if unknown:
         raise ValueError(f"unknown platform(s) in the manifests or state: {', '.join(unknown)}")

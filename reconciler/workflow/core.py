@@ -104,7 +104,9 @@ async def connected(
     """The providers for the workspace's resources, with open API clients: only the platforms that the
     manifests or the state use (the state counts: its resources may have lost their manifests)."""
     state = ws.backend.read()
-    async with open_providers(ws.desired, ws.settings, environ=environ, state=state) as providers:
+    used = {entry.provider for entry in state.resources.values()} if state is not None else set()
+    del state  # this generator frame lives for the whole run: do not keep the document alive
+    async with open_providers(ws.desired, ws.settings, environ=environ, state_platforms=used) as providers:
         yield providers
 
 
