@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint demo bench schemas clean
+.PHONY: install postgres test lint demo bench schemas clean
 
 install: $(STAMP)
 
@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The PostgreSQL state tests start their own throwaway server (initdb + pg_ctl in a temp dir): they need the
+# server binaries (Debian keeps them in /usr/lib/postgresql/N/bin). Without them, install Debian's package.
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "PostgreSQL server binaries not found: installing Debian's postgresql package"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	fi
+
+test: install postgres
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: install
