@@ -58,7 +58,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.engine.errors import OperationError, PermanentError, TransientError
+from reconciler.engine.errors import PermanentError, TransientError
+from reconciler.providers.errors_base import (
+    ProviderAPIError,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderTransportError,
+    classify_api_error,
+    one_line,
+)
 
 __all__ = [
     "ERROR_CLASSES",
@@ -102,51 +110,21 @@ __all__ = [
 ]
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    """Collapse whitespace (a message must not forge extra log lines) and bound the length."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class ArkerError(OperationError):
+class ArkerError(ProviderError):
     """Root of every error the Arker client raises. ``method``/``path`` name the request, if there was one."""
-
-    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
-        self.message = _one_line(message)
-        self.method = method
-        self.path = path
-        super().__init__(self.message)
-
-    def _where(self) -> str:
-        if self.method and self.path:
-            return f" on {self.method} {self.path}"
-        return ""
-
-    def __str__(self) -> str:
-        return f"{self.message}{self._where()}"
 
 
 class ArkerConfigurationError(ArkerError, PermanentError):
     """Connection settings are missing or unusable (no API key, a malformed URL, plain HTTP off loopback)."""
 
 
-class ArkerTransportError(ArkerError, TransientError):
+class ArkerTransportError(ArkerError, ProviderTransportError):
     """No usable HTTP response arrived.
 
     ``ambiguous`` is True when the request may have reached the server and been acted upon (a read timeout
     or dropped connection after sending a request that is not safe to replay): the caller must look at the
     live state before trying again, since the work may already have happened.
     """
-
-    def __init__(
-        self, message: str, *, method: str | None = None, path: str | None = None, ambiguous: bool = False
-    ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.ambiguous = ambiguous
-
-    def __str__(self) -> str:
-        suffix = " (outcome unknown: the request may have been processed)" if self.ambiguous else ""
-        return f"transport error{self._where()}: {self.message}{suffix}"
 
 
 class ArkerConnectError(ArkerTransportError):
@@ -161,18 +139,8 @@ class ArkerConnectionLost(ArkerTransportError):
     """The connection broke or the server spoke malformed HTTP after the request was sent."""
 
 
-class ArkerProtocolError(ArkerError, PermanentError):
+class ArkerProtocolError(ArkerError, ProviderProtocolError):
     """The response does not match the contract (malformed JSON, wrong types, missing fields, bad status)."""
-
-    def __init__(
-        self, message: str, *, method: str | None = None, path: str | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.status = status
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"protocol error{self._where()}{status}: {self.message}"
 
 
 class ArkerResponseTooLarge(ArkerProtocolError):
@@ -189,11 +157,11 @@ class MountFailed(ArkerError, PermanentError):
     def __init__(self, vm_id: str, mount_id: str, reason: str) -> None:
         self.vm_id = vm_id
         self.mount_id = mount_id
-        self.reason = _one_line(reason)
+        self.reason = one_line(reason)
         super().__init__(f"mount {mount_id} on VM {vm_id} failed: {self.reason}")
 
 
-class ArkerAPIError(ArkerError):
+class ArkerAPIError(ArkerError, ProviderAPIError):
     """The API refused the request with a typed error.
 
     ``status`` is the HTTP status (200 for a per-file error inside a sync result, whose ``file_path`` is set),
@@ -202,7 +170,6 @@ class ArkerAPIError(ArkerError):
     ``details``/``recovery`` the code's structured details and the recovery handles, as sent.
     """
 
-    code: str = "unknown"
     # Set by the retry loop when an earlier attempt of the same request was sent and its answer lost: the
     # request may have been carried out even though this (last) answer refuses it.
     ambiguous: bool = False
@@ -221,13 +188,16 @@ class ArkerAPIError(ArkerError):
         recovery: Mapping[str, Any] | None = None,
         file_path: str | None = None,
     ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.status = status
-        if code is not None:
-            self.code = code
-        self.request_id = request_id
-        self.retry_after = retry_after
-        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            method=method,
+            path=path,
+            request_id=request_id,
+            retry_after=retry_after,
+            details=details,
+        )
         self.recovery: dict[str, Any] = dict(recovery or {})
         self.file_path = file_path
 
@@ -236,10 +206,8 @@ class ArkerAPIError(ArkerError):
         """True when the server states the request had no effect (``recovery.work == "not_started"``)."""
         return self.recovery.get("work") == "not_started"
 
-    def __str__(self) -> str:
-        file = f" for file {self.file_path}" if self.file_path else ""
-        request_id = f" [request_id={self.request_id}]" if self.request_id else ""
-        return f"{self.code} (HTTP {self.status}){self._where()}{file}: {self.message}{request_id}"
+    def _subject(self) -> str:
+        return f" for file {self.file_path}" if self.file_path else ""
 
 
 class BadRequest(ArkerAPIError, PermanentError):
@@ -395,15 +363,14 @@ _CODE_BY_STATUS: Mapping[int, str] = {
     504: "gateway_timeout",
 }
 
-_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-
 
 def api_error_class(code: str | None, status: int) -> tuple[type[ArkerAPIError], str]:
     """The class and effective code for an error response: by ``code`` when known, else by ``status``."""
-    if code is not None and code in ERROR_CLASSES:
-        return ERROR_CLASSES[code], code
-    if code is None and status in _CODE_BY_STATUS:
-        inferred = _CODE_BY_STATUS[status]
-        return ERROR_CLASSES[inferred], inferred
-    fallback = UnknownTransientAPIError if status in _TRANSIENT_STATUSES else UnknownAPIError
-    return fallback, code or f"http_{status}"
+    return classify_api_error(
+        code,
+        status,
+        classes=ERROR_CLASSES,
+        code_by_status=_CODE_BY_STATUS,
+        unknown=UnknownAPIError,
+        unknown_transient=UnknownTransientAPIError,
+    )

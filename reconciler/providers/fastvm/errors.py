@@ -37,9 +37,16 @@ status alone. ``str(error)`` is one line and never contains the API key (the cli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from reconciler.engine.errors import OperationError, PermanentError, TransientError
+from reconciler.engine.errors import PermanentError, TransientError
+from reconciler.providers.errors_base import (
+    ProviderAPIError,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderTransportError,
+    classify_api_error,
+    one_line,
+)
 
 __all__ = [
     "ERROR_CLASSES",
@@ -72,43 +79,16 @@ __all__ = [
 ]
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class FastvmError(OperationError):
+class FastvmError(ProviderError):
     """Root of every error the FastVM client raises."""
-
-    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
-        self.message = _one_line(message)
-        self.method = method
-        self.path = path
-        super().__init__(self.message)
-
-    def _where(self) -> str:
-        return f" on {self.method} {self.path}" if self.method and self.path else ""
-
-    def __str__(self) -> str:
-        return f"{self.message}{self._where()}"
 
 
 class FastvmConfigurationError(FastvmError, PermanentError):
     """Connection settings are missing or unusable."""
 
 
-class FastvmTransportError(FastvmError, TransientError):
+class FastvmTransportError(FastvmError, ProviderTransportError):
     """No usable HTTP response; ``ambiguous``: the request may have been processed anyway."""
-
-    def __init__(
-        self, message: str, *, method: str | None = None, path: str | None = None, ambiguous: bool = False
-    ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.ambiguous = ambiguous
-
-    def __str__(self) -> str:
-        suffix = " (outcome unknown: the request may have been processed)" if self.ambiguous else ""
-        return f"transport error{self._where()}: {self.message}{suffix}"
 
 
 class FastvmConnectError(FastvmTransportError):
@@ -123,18 +103,8 @@ class FastvmConnectionLost(FastvmTransportError):
     """The connection broke or the server spoke malformed HTTP after the request was sent."""
 
 
-class FastvmProtocolError(FastvmError, PermanentError):
+class FastvmProtocolError(FastvmError, ProviderProtocolError):
     """The response does not match the API (bad JSON, wrong types, unexpected status)."""
-
-    def __init__(
-        self, message: str, *, method: str | None = None, path: str | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.status = status
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"protocol error{self._where()}{status}: {self.message}"
 
 
 class FastvmWaitTimeout(FastvmError, TransientError):
@@ -160,38 +130,14 @@ class VolumeMountFailed(FastvmError, PermanentError):
     def __init__(self, vm_id: str, volume_id: str, reason: str) -> None:
         self.vm_id = vm_id
         self.volume_id = volume_id
-        self.reason = _one_line(reason)
+        self.reason = one_line(reason)
         super().__init__(f"volume {volume_id} on VM {vm_id} failed to mount: {self.reason}")
 
 
-class FastvmAPIError(FastvmError):
+class FastvmAPIError(FastvmError, ProviderAPIError):
     """The API refused the request: ``status``, ``code``, ``request_id``, ``retry_after`` (s), ``details``."""
 
-    code: str = "unknown"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        code: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, method=method, path=path)
-        self.status = status
-        if code is not None:
-            self.code = code
-        self.request_id = request_id
-        self.retry_after = retry_after
-        self.details: dict[str, Any] = dict(details or {})
-
-    def __str__(self) -> str:
-        request_id = f" [requestId={self.request_id}]" if self.request_id else ""
-        return f"{self.code} (HTTP {self.status}){self._where()}: {self.message}{request_id}"
+    _request_id_label = "requestId"
 
 
 class BadRequest(FastvmAPIError, PermanentError):
@@ -280,15 +226,15 @@ _CODE_BY_STATUS: Mapping[int, str] = {
     500: "internal",
     503: "unavailable",
 }
-_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def api_error_class(code: str | None, status: int) -> tuple[type[FastvmAPIError], str]:
     """The class and effective code for an error response: by ``code`` when known, else by ``status``."""
-    if code is not None and code in ERROR_CLASSES:
-        return ERROR_CLASSES[code], code
-    if code is None and status in _CODE_BY_STATUS:
-        inferred = _CODE_BY_STATUS[status]
-        return ERROR_CLASSES[inferred], inferred
-    fallback = UnknownTransientAPIError if status in _TRANSIENT_STATUSES else UnknownAPIError
-    return fallback, code or f"http_{status}"
+    return classify_api_error(
+        code,
+        status,
+        classes=ERROR_CLASSES,
+        code_by_status=_CODE_BY_STATUS,
+        unknown=UnknownAPIError,
+        unknown_transient=UnknownTransientAPIError,
+    )
