@@ -49,14 +49,10 @@ for hours.
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import random as _random
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from reconciler.providers._retry import Replay, RetryPolicy
 
 from .errors import (
     ArkerAPIError,
@@ -71,41 +67,6 @@ from .errors import (
 )
 
 __all__ = ["Replay", "RetryPolicy", "parse_retry_after", "should_retry"]
-
-
-class Replay(enum.Enum):
-    """How safe an operation is to send again after a failure whose outcome is unknown."""
-
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
-class RetryPolicy(BaseModel):
-    """Retry budget and backoff shape. ``sleep`` and ``random`` are injectable so tests run instantly."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    base_delay: float = Field(default=0.25, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_retry_after: float = Field(default=60.0, ge=0)
-    sleep: Callable[[float], Awaitable[None]] = Field(default=_asyncio_sleep, exclude=True, repr=False)
-    random: Callable[[], float] = Field(default=_random.random, exclude=True, repr=False)
-
-    def backoff(self, retry: int) -> float:
-        """Full-jitter delay before retry number ``retry`` (0 for the first retry)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** min(retry, 32)))
-        return self.random() * ceiling
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        """The wait before retry number ``retry``: the server's hint when given (bounded), else backoff."""
-        if retry_after is not None:
-            return max(0.0, min(float(retry_after), self.max_retry_after))
-        return self.backoff(retry)
 
 
 def should_retry(error: ArkerError, replay: Replay) -> bool:

@@ -28,12 +28,7 @@ the server's hint (``retryAfterSeconds`` or ``Retry-After``) bounded by ``max_re
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import random as _random
-from collections.abc import Awaitable, Callable
-
-from pydantic import BaseModel, ConfigDict, Field
+from reconciler.providers._retry import Replay, RetryPolicy
 
 from .errors import (
     FastvmAPIError,
@@ -47,33 +42,6 @@ from .errors import (
 )
 
 __all__ = ["Replay", "RetryPolicy", "parse_retry_after", "should_retry"]
-
-
-class Replay(enum.Enum):
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
-class RetryPolicy(BaseModel):
-    """Retry budget and backoff shape; ``sleep`` and ``random`` are injectable so tests run instantly."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    base_delay: float = Field(default=0.25, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_retry_after: float = Field(default=60.0, ge=0)
-    sleep: Callable[[float], Awaitable[None]] = Field(default=_asyncio_sleep, exclude=True, repr=False)
-    random: Callable[[], float] = Field(default=_random.random, exclude=True, repr=False)
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return max(0.0, min(float(retry_after), self.max_retry_after))
-        return self.random() * min(self.max_delay, self.base_delay * (2 ** min(retry, 32)))
 
 
 def should_retry(error: FastvmError, replay: Replay) -> bool:
