@@ -80,6 +80,9 @@ class ProviderAPIError(ProviderError):
     ``retry_after`` (seconds) and ``details``, as sent."""
 
     code: str = "unknown"
+    # Set by a retry loop when an earlier attempt of the same request was sent and its answer lost: the
+    # request may have been carried out even though this (last) answer refuses it.
+    ambiguous: bool = False
     # How the request id is labelled in ``str()``: each platform uses its own envelope's field name.
     _request_id_label: ClassVar[str] = "request_id"
 

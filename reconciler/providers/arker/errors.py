@@ -170,10 +170,6 @@ class ArkerAPIError(ArkerError, ProviderAPIError):
     ``details``/``recovery`` the code's structured details and the recovery handles, as sent.
     """
 
-    # Set by the retry loop when an earlier attempt of the same request was sent and its answer lost: the
-    # request may have been carried out even though this (last) answer refuses it.
-    ambiguous: bool = False
-
     def __init__(
         self,
         message: str,
