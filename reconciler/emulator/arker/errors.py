@@ -6,13 +6,11 @@ with a code and the operation wrapper renders it with the request's operation id
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.responses import Response
 
+from .._envelope import EnvelopeError, envelope_headers, json_response, new_request_id
 from .clock import now_rfc3339
 
 __all__ = [
@@ -51,45 +49,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "gateway_timeout": 504,
 }
 
-_JSON = "application/json"
 
-
-class ApiError(Exception):
+class ApiError(EnvelopeError):
     """An error answered with the contract's envelope. ``details`` is the code's details object."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        details: Mapping[str, Any] | None = None,
-        retry_after_seconds: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        if code not in STATUS_BY_CODE:
-            raise ValueError(f"unknown error code {code!r}")
-        self.code = code
-        self.message = message
-        self.details = dict(details) if details is not None else None
-        self.retry_after_seconds = retry_after_seconds
-        self.headers = dict(headers or {})
-
-    @property
-    def status(self) -> int:
-        return STATUS_BY_CODE[self.code]
-
-    # --- constructors for the common cases ------------------------------------------------------
-
-    @classmethod
-    def bad_request(cls, message: str, violations: Iterable[tuple[str, str]] = ()) -> ApiError:
-        found = [{"field": field or "body", "message": text} for field, text in violations]
-        return cls("bad_request", message, details={"violations": found} if found else None)
-
-    @classmethod
-    def field(cls, field: str, message: str) -> ApiError:
-        """A bad_request naming one offending request field."""
-        return cls.bad_request(f"{field}: {message}", [(field, message)])
+    status_by_code = STATUS_BY_CODE
 
     @classmethod
     def not_found(cls, resource: str, message: str | None = None) -> ApiError:
@@ -100,10 +64,6 @@ class ApiError(Exception):
     @classmethod
     def already_exists(cls, resource: str, message: str) -> ApiError:
         return cls("already_exists", message, details={"resource": resource})
-
-    @classmethod
-    def conflict(cls, resource: str, message: str) -> ApiError:
-        return cls("conflict", message, details={"resource": resource})
 
     @classmethod
     def invalid_state(cls, kind: str, ident: str | None, requirement: str, message: str) -> ApiError:
@@ -119,10 +79,6 @@ class ApiError(Exception):
             "Valid authentication credentials are required.",
             headers={"WWW-Authenticate": 'Bearer realm="arker"'},
         )
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(8)
 
 
 def error_body(error: ApiError, *, operation: str | None, method: str, request_id: str) -> dict[str, Any]:
@@ -145,15 +101,7 @@ def error_body(error: ApiError, *, operation: str | None, method: str, request_i
     return {"error": body}
 
 
-def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type=_JSON, headers=dict(headers or {}))
-
-
 def error_response(error: ApiError, *, operation: str | None, method: str, request_id: str) -> Response:
-    headers = dict(error.headers)
-    if error.retry_after_seconds is not None:
-        headers["Retry-After"] = str(error.retry_after_seconds)
-    headers["X-Request-Id"] = request_id
+    headers = envelope_headers(error, request_id)
     payload = error_body(error, operation=operation, method=method, request_id=request_id)
     return json_response(payload, error.status, headers)

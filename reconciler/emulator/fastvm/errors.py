@@ -7,12 +7,11 @@ The SDK parses no envelope (it keeps the JSON body and classifies by HTTP status
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.responses import Response
+
+from .._envelope import EnvelopeError, envelope_headers, json_response, new_request_id
 
 __all__ = ["STATUS_BY_CODE", "ApiError", "error_response", "json_response", "new_request_id"]
 
@@ -34,42 +33,11 @@ STATUS_BY_CODE: dict[str, int] = {
 # Codes a client may retry as they are; every other code is answered with x-should-retry: false.
 RETRYABLE_CODES = frozenset({"rate_limited", "internal", "unavailable"})
 
-_JSON = "application/json"
 
-
-class ApiError(Exception):
+class ApiError(EnvelopeError):
     """A refusal rendered in the envelope."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        details: Mapping[str, Any] | None = None,
-        retry_after_seconds: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        if code not in STATUS_BY_CODE:
-            raise ValueError(f"unknown error code {code!r}")
-        self.code = code
-        self.message = message
-        self.details = dict(details) if details is not None else None
-        self.retry_after_seconds = retry_after_seconds
-        self.headers = dict(headers or {})
-
-    @property
-    def status(self) -> int:
-        return STATUS_BY_CODE[self.code]
-
-    @classmethod
-    def bad_request(cls, message: str, violations: Iterable[tuple[str, str]] = ()) -> ApiError:
-        found = [{"field": field or "body", "message": text} for field, text in violations]
-        return cls("bad_request", message, details={"violations": found} if found else None)
-
-    @classmethod
-    def field(cls, field: str, message: str) -> ApiError:
-        return cls.bad_request(f"{field}: {message}", [(field, message)])
+    status_by_code = STATUS_BY_CODE
 
     @classmethod
     def not_found(cls, resource: str) -> ApiError:
@@ -78,19 +46,6 @@ class ApiError(Exception):
     @classmethod
     def invalid_state(cls, resource: str, status: str, message: str) -> ApiError:
         return cls("invalid_state", message, details={"resource": resource, "status": status})
-
-    @classmethod
-    def conflict(cls, resource: str, message: str) -> ApiError:
-        return cls("conflict", message, details={"resource": resource})
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(8)
-
-
-def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type=_JSON, headers=dict(headers or {}))
 
 
 def no_content() -> Response:
@@ -107,9 +62,6 @@ def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
 
 
 def error_response(error: ApiError, request_id: str) -> Response:
-    headers = dict(error.headers)
-    if error.retry_after_seconds is not None:
-        headers["Retry-After"] = str(error.retry_after_seconds)
-    headers["X-Request-Id"] = request_id
+    headers = envelope_headers(error, request_id)
     headers["x-should-retry"] = "true" if error.code in RETRYABLE_CODES else "false"
     return json_response(error_body(error, request_id), error.status, headers)
