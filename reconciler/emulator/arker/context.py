@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
+from .._endpoint import wrap_operation
 from .auth import Org
-from .errors import ApiError, error_response, new_request_id
+from .errors import ApiError, error_response
 from .state import ArkerState
 
 __all__ = ["DEFAULT_BODY_LIMIT", "Ctx", "Handler", "endpoint"]
@@ -72,42 +73,30 @@ def endpoint(
     auth: bool = True,
     body_limit: int = DEFAULT_BODY_LIMIT,
 ) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        request_id = new_request_id()
-        try:
-            org = state.orgs.authenticate(request.headers.get("authorization")) if auth else _NO_ORG
-            body = b""
-            if request.method in ("POST", "PUT", "PATCH"):
-                body = await _read_body(request, body_limit)
-            response = handler(Ctx(request, operation, request_id, state, org, body))
-        except ApiError as refused:
-            return error_response(refused, operation=operation, method=request.method, request_id=request_id)
-        except ClientDisconnect:
-            # The client went away mid-request (killed, timed out): nobody is left to answer.
-            return Response(status_code=499)
-        except Exception:
-            _log.exception("unexpected error in %s", operation)
-            internal = ApiError("internal", "An unexpected error prevented the operation from completing.")
-            return error_response(internal, operation=operation, method=request.method, request_id=request_id)
-        response.headers["X-Request-Id"] = request_id
-        return response
+    def authenticate(request: Request) -> Org:
+        return state.orgs.authenticate(request.headers.get("authorization")) if auth else _NO_ORG
 
-    run.__name__ = operation
-    return run
+    def handle(request: Request, request_id: str, org: Org, body: bytes) -> Response:
+        return handler(Ctx(request, operation, request_id, state, org, body))
+
+    def render(error: ApiError, request: Request, request_id: str) -> Response:
+        return error_response(error, operation=operation, method=request.method, request_id=request_id)
+
+    return wrap_operation(
+        operation,
+        authenticate=authenticate,
+        handle=handle,
+        body_limit=body_limit,
+        too_large=_too_large,
+        refusal=ApiError,
+        render=render,
+        internal=_internal,
+        log=_log,
+    )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit, int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, int(declared) if declared and declared.isdigit() else None)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _internal() -> ApiError:
+    return ApiError("internal", "An unexpected error prevented the operation from completing.")
 
 
 def _too_large(limit: int, declared: int | None) -> ApiError:
