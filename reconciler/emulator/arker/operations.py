@@ -6,9 +6,10 @@ operation lookup and the latency aliases are all built from it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from .._operations import OperationMatcher as _OperationMatcher
+from .._operations import OperationSpec, resolve_operation
 
 __all__ = [
     "API_PREFIXES",
@@ -22,13 +23,6 @@ __all__ = [
 
 # The contract's server URL is https://arker.ai/api with /v1/... appended; "" keeps bare /v1 working.
 API_PREFIXES = ("/api", "")
-
-
-@dataclass(frozen=True)
-class OperationSpec:
-    method: str
-    path: str  # Starlette template, e.g. /v1/vms/{id}
-    operation_id: str
 
 
 OPERATIONS: tuple[OperationSpec, ...] = (
@@ -74,41 +68,12 @@ OPERATION_ALIASES: dict[str, str] = {
 
 
 def canonical_operation(name: str) -> str:
-    """Resolve an operationId or alias (case-insensitive) to the operationId; ValueError if unknown."""
-    wanted = name.strip().lower().replace("-", "").replace("_", "")
-    for spec in OPERATIONS:
-        if spec.operation_id.lower() == wanted:
-            return spec.operation_id
-    if wanted in OPERATION_ALIASES:
-        return OPERATION_ALIASES[wanted]
-    known = ", ".join(sorted({s.operation_id for s in OPERATIONS} | set(OPERATION_ALIASES)))
-    raise ValueError(f"unknown operation {name!r}; known: {known}")
+    """Resolve an operation id or alias (case-insensitive) to the operation id; ValueError if unknown."""
+    return resolve_operation(name, OPERATIONS, OPERATION_ALIASES)
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\{[a-z_]+\}", "[^/]+", template)
-    return re.compile(pattern + "$")
-
-
-class OperationMatcher:
-    """Find the operation of (method, path) in O(1) for literal paths, else a short regex scan."""
+class OperationMatcher(_OperationMatcher):
+    """The operation of (method, path): O(1) for literal paths, else a short regex scan."""
 
     def __init__(self, specs: Iterable[OperationSpec] = OPERATIONS) -> None:
-        self._literal: dict[tuple[str, str], str] = {}
-        self._templated: list[tuple[str, re.Pattern[str], str]] = []
-        for spec in specs:
-            for prefix in API_PREFIXES:
-                path = prefix + spec.path
-                if "{" in path:
-                    self._templated.append((spec.method, _template_regex(path), spec.operation_id))
-                else:
-                    self._literal[(spec.method, path)] = spec.operation_id
-
-    def operation_for(self, method: str, path: str) -> str | None:
-        found = self._literal.get((method, path))
-        if found is not None:
-            return found
-        for spec_method, regex, operation_id in self._templated:
-            if spec_method == method and regex.match(path):
-                return operation_id
-        return None
+        super().__init__(specs, API_PREFIXES)

@@ -7,9 +7,10 @@ the endpoint (``vms.launch`` -> ``launchVm``); the rest follow the same pattern.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from .._operations import OperationMatcher as _OperationMatcher
+from .._operations import OperationSpec, resolve_operation
 
 __all__ = [
     "OPERATIONS",
@@ -19,13 +20,6 @@ __all__ = [
     "OperationSpec",
     "canonical_operation",
 ]
-
-
-@dataclass(frozen=True)
-class OperationSpec:
-    method: str
-    path: str  # Starlette template
-    operation_id: str
 
 
 _V = "/v1/vms/{id}"
@@ -97,35 +91,11 @@ OPERATION_ALIASES: dict[str, str] = {
 
 def canonical_operation(name: str) -> str:
     """Resolve an operation id or alias (case-insensitive) to the operation id; ValueError if unknown."""
-    wanted = name.strip().lower().replace("-", "").replace("_", "")
-    for spec in OPERATIONS:
-        if spec.operation_id.lower() == wanted:
-            return spec.operation_id
-    if wanted in OPERATION_ALIASES:
-        return OPERATION_ALIASES[wanted]
-    known = ", ".join(sorted({s.operation_id for s in OPERATIONS} | set(OPERATION_ALIASES)))
-    raise ValueError(f"unknown FastVM operation {name!r}; known: {known}")
+    return resolve_operation(name, OPERATIONS, OPERATION_ALIASES, what="FastVM operation")
 
 
-class OperationMatcher:
+class OperationMatcher(_OperationMatcher):
     """The operation of (method, path): O(1) for literal paths, else a short regex scan."""
 
     def __init__(self, specs: Iterable[OperationSpec] = OPERATIONS) -> None:
-        self._literal: dict[tuple[str, str], str] = {}
-        self._templated: list[tuple[str, re.Pattern[str], str]] = []
-        for spec in specs:
-            if "{" in spec.path:
-                pattern = re.sub(r"\{[a-z_]+:path\}", ".+", spec.path)
-                regex = re.compile(re.sub(r"\{[a-z_]+\}", "[^/]+", pattern) + "$")
-                self._templated.append((spec.method, regex, spec.operation_id))
-            else:
-                self._literal[(spec.method, spec.path)] = spec.operation_id
-
-    def operation_for(self, method: str, path: str) -> str | None:
-        found = self._literal.get((method, path))
-        if found is not None:
-            return found
-        for spec_method, regex, operation_id in self._templated:
-            if spec_method == method and regex.match(path):
-                return operation_id
-        return None
+        super().__init__(specs, ("",))
