@@ -10,18 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..faults import ASGIApp, FaultInjector, FaultKind, FaultPlan, InjectedResponse
+from .._app import (
+    EmulatorApp,
+    FaultTargetBase,
+    allowed_methods,
+    control_endpoints,
+    dispatcher,
+    fault_plan,
+)
+from ..faults import FaultInjector, FaultKind, FaultPlan
 from ..settings import EmulatorSettings
 from ..stats import OperationStats
 from . import filesystems, meta, mounts, policies, runs, sync, vms
 from .context import Handler, endpoint
-from .errors import ApiError, error_response, json_response, new_request_id
+from .errors import ApiError, error_response, new_request_id
 from .fork import fork
 from .operations import API_PREFIXES, OPERATIONS, WITHOUT_RATE_LIMIT, OperationMatcher, canonical_operation
 from .state import ArkerState
@@ -53,18 +60,14 @@ _HANDLERS: dict[str, tuple[Handler, dict[str, Any]]] = {
 }
 
 
-class ArkerFaultTarget:
+class ArkerFaultTarget(FaultTargetBase):
     """How the fault layer sees the Arker API: which operation a request is, and Arker's 429/503."""
 
     def __init__(self) -> None:
-        self._matcher = OperationMatcher()
+        # The contract declares no 429 for these operations: an injected rate limit is a 503 instead.
+        super().__init__(OperationMatcher(), WITHOUT_RATE_LIMIT)
 
-    def operation_for(self, method: str, path: str) -> str | None:
-        return self._matcher.operation_for(method, path)
-
-    def injected_failure(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> InjectedResponse:
-        if kind is FaultKind.RATE_LIMITED and operation in WITHOUT_RATE_LIMIT:
-            kind = FaultKind.UNAVAILABLE  # the contract declares no 429 for this operation
+    def refusal(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> tuple[int, Response]:
         if kind is FaultKind.RATE_LIMITED:
             error = ApiError(
                 "rate_limited",
@@ -79,43 +82,17 @@ class ArkerFaultTarget:
                 retry_after_seconds=retry_after_seconds,
             )
         request_id = new_request_id()
-        response = error_response(error, operation=operation, method="", request_id=request_id)
-        headers = tuple((k, v) for k, v in response.headers.items() if k.lower() != "content-length")
-        return InjectedResponse(error.status, headers, bytes(response.body), kind)
+        return error.status, error_response(error, operation=operation, method="", request_id=request_id)
 
 
-class EmulatorApp(Starlette):
-    """A Starlette app whose whole middleware stack sits inside an outer wrapper (the fault layer).
-
-    The fault layer must be outermost: to drop a connection it needs the server's own ``send``.
-    """
-
-    def __init__(self, *, outer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
-        self._outer = outer
-        super().__init__(**kwargs)
-
-    def build_middleware_stack(self) -> ASGIApp:
-        return self._outer(super().build_middleware_stack())
-
-
-def _dispatcher(path: str, by_method: dict[str, Callable[[Request], Any]]) -> Callable[[Request], Any]:
-    allowed = sorted(by_method)
-
-    async def dispatch(request: Request) -> Response:
-        handler = by_method.get(request.method)
-        if handler is None:
-            error = ApiError(
-                "method_not_allowed",
-                f"{request.method} is not supported on this route.",
-                details={"allowed_methods": allowed},
-                headers={"Allow": ", ".join(allowed)},
-            )
-            return error_response(error, operation=None, method=request.method, request_id=new_request_id())
-        response: Response = await handler(request)
-        return response
-
-    dispatch.__name__ = path
-    return dispatch
+def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
+    error = ApiError(
+        "method_not_allowed",
+        f"{request.method} is not supported on this route.",
+        details={"allowed_methods": allowed},
+        headers={"Allow": ", ".join(allowed)},
+    )
+    return error_response(error, operation=None, method=request.method, request_id=new_request_id())
 
 
 def _api_routes(state: ArkerState) -> list[BaseRoute]:
@@ -129,19 +106,18 @@ def _api_routes(state: ArkerState) -> list[BaseRoute]:
     for prefix in API_PREFIXES:
         for path, by_method in by_path.items():
             methods = [*by_method, "PUT", "POST", "PATCH", "DELETE", "GET", "HEAD", "OPTIONS"]
-            routes.append(Route(prefix + path, _dispatcher(path, by_method), methods=sorted(set(methods))))
+            routes.append(
+                Route(
+                    prefix + path,
+                    dispatcher(path, by_method, _method_not_allowed),
+                    methods=sorted(set(methods)),
+                )
+            )
     return routes
 
 
 def _extra_routes(state: ArkerState, stats: OperationStats, plan: FaultPlan) -> list[BaseRoute]:
-    async def get_stats(request: Request) -> Response:
-        return json_response(stats.snapshot())
-
-    async def post_reset(request: Request) -> Response:
-        state.reset()
-        stats.reset()
-        plan.reseed()
-        return json_response({"reset": True})
+    get_stats, post_reset = control_endpoints(state, stats, plan)
 
     async def get_presigned(request: Request) -> Response:
         return sync.presigned_get(state, request.path_params["token"])
@@ -163,14 +139,8 @@ async def _unmatched(request: Request, exc: Exception) -> Response:
     """Unknown routes (404 ``not_found``/route) and methods (405), tagged as unmatched requests."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 405 and isinstance(exc, HTTPException):
-        allowed = sorted(m.strip() for m in (exc.headers or {}).get("Allow", "GET").split(","))
-        error = ApiError(
-            "method_not_allowed",
-            f"{request.method} is not supported on this route.",
-            details={"allowed_methods": allowed},
-            headers={"Allow": ", ".join(allowed)},
-        )
-    elif status == 404:
+        return _method_not_allowed(request, allowed_methods(exc))
+    if status == 404:
         error = ApiError.not_found("route", "No such route.")
     else:
         error = ApiError("internal", "An unexpected error occurred.")
@@ -185,15 +155,7 @@ def create_app(settings: EmulatorSettings | None = None) -> EmulatorApp:
     operation name in ``settings.latency_ops``.
     """
     settings = settings or EmulatorSettings()
-    plan = FaultPlan(
-        latency_seconds=settings.latency_ms / 1000,
-        latency_by_op={canonical_operation(name): ms / 1000 for name, ms in settings.latency_ops},
-        fail_rate=settings.fail_rate,
-        ambiguous_rate=settings.ambiguous_rate,
-        rate_limited_share=settings.rate_limited_share,
-        retry_after_seconds=settings.retry_after_seconds,
-        seed=settings.seed,
-    )
+    plan = fault_plan(settings, canonical_operation)
     state = ArkerState(settings)
     stats = OperationStats()
     target = ArkerFaultTarget()

@@ -14,14 +14,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..arker.app import EmulatorApp  # the platform-neutral "fault layer outermost" app class
-from ..faults import FaultInjector, FaultKind, FaultPlan, InjectedResponse
+from .._app import (
+    EmulatorApp,
+    FaultTargetBase,
+    allowed_methods,
+    control_endpoints,
+    dispatcher,
+    fault_plan,
+)
+from ..faults import FaultInjector, FaultKind, FaultPlan
 from ..settings import EmulatorSettings
 from ..stats import OperationStats
 from . import exec as exec_ops
 from . import files, meta, quotas, services, snapshots, sshkeys, vms, volumes
 from .context import Handler, endpoint
-from .errors import ApiError, error_response, json_response, new_request_id
+from .errors import ApiError, error_response, new_request_id
 from .operations import OPERATIONS, WITHOUT_RATE_LIMIT, OperationMatcher, canonical_operation
 from .state import FastvmState
 
@@ -71,18 +78,13 @@ _HANDLERS: dict[str, tuple[Handler, dict[str, Any]]] = {
 }
 
 
-class FastvmFaultTarget:
+class FastvmFaultTarget(FaultTargetBase):
     """How the shared fault layer sees the FastVM API: the operation of a request, and FastVM's 429/503."""
 
     def __init__(self) -> None:
-        self._matcher = OperationMatcher()
+        super().__init__(OperationMatcher(), WITHOUT_RATE_LIMIT)
 
-    def operation_for(self, method: str, path: str) -> str | None:
-        return self._matcher.operation_for(method, path)
-
-    def injected_failure(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> InjectedResponse:
-        if kind is FaultKind.RATE_LIMITED and operation in WITHOUT_RATE_LIMIT:
-            kind = FaultKind.UNAVAILABLE
+    def refusal(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> tuple[int, Response]:
         if kind is FaultKind.RATE_LIMITED:
             error = ApiError(
                 "rate_limited", "Too many requests; retry later.", retry_after_seconds=retry_after_seconds
@@ -93,33 +95,17 @@ class FastvmFaultTarget:
                 "The service is temporarily unavailable; retry later.",
                 retry_after_seconds=retry_after_seconds,
             )
-        response = error_response(error, new_request_id())
-        headers = tuple((k, v) for k, v in response.headers.items() if k.lower() != "content-length")
-        return InjectedResponse(error.status, headers, bytes(response.body), kind)
+        return error.status, error_response(error, new_request_id())
 
 
-def _method_not_allowed(method: str, allowed: list[str]) -> Response:
+def _method_not_allowed(request: Request, allowed: list[str]) -> Response:
     error = ApiError(
         "method_not_allowed",
-        f"{method} is not supported on this route.",
+        f"{request.method} is not supported on this route.",
         details={"allowedMethods": allowed},
         headers={"Allow": ", ".join(allowed)},
     )
     return error_response(error, new_request_id())
-
-
-def _dispatcher(path: str, by_method: dict[str, Callable[[Request], Any]]) -> Callable[[Request], Any]:
-    allowed = sorted(by_method)
-
-    async def dispatch(request: Request) -> Response:
-        handler = by_method.get(request.method)
-        if handler is None:
-            return _method_not_allowed(request.method, allowed)
-        response: Response = await handler(request)
-        return response
-
-    dispatch.__name__ = path
-    return dispatch
 
 
 def _api_routes(state: FastvmState) -> list[BaseRoute]:
@@ -129,18 +115,14 @@ def _api_routes(state: FastvmState) -> list[BaseRoute]:
         wrapped = endpoint(state, spec.operation_id, handler, **options)
         by_path.setdefault(spec.path, {})[spec.method] = wrapped
     every = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
-    return [Route(path, _dispatcher(path, by_method), methods=every) for path, by_method in by_path.items()]
+    return [
+        Route(path, dispatcher(path, by_method, _method_not_allowed), methods=every)
+        for path, by_method in by_path.items()
+    ]
 
 
 def _extra_routes(state: FastvmState, stats: OperationStats, plan: FaultPlan) -> list[BaseRoute]:
-    async def get_stats(request: Request) -> Response:
-        return json_response(stats.snapshot())
-
-    async def post_reset(request: Request) -> Response:
-        state.reset()
-        stats.reset()
-        plan.reseed()
-        return json_response({"reset": True})
+    get_stats, post_reset = control_endpoints(state, stats, plan)
 
     async def get_staged(request: Request) -> Response:
         return files.storage_get(state, request.path_params["token"])
@@ -159,8 +141,7 @@ def _extra_routes(state: FastvmState, stats: OperationStats, plan: FaultPlan) ->
 async def _unmatched(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 405 and isinstance(exc, HTTPException):
-        allowed = sorted(m.strip() for m in (exc.headers or {}).get("Allow", "GET").split(","))
-        return _method_not_allowed(request.method, allowed)
+        return _method_not_allowed(request, allowed_methods(exc))
     error = ApiError.not_found("route") if status == 404 else ApiError("internal", "Unexpected error.")
     return error_response(error, new_request_id())
 
@@ -172,15 +153,7 @@ def create_app(settings: EmulatorSettings | None = None) -> EmulatorApp:
     settings = settings or EmulatorSettings(platform="fastvm")
     if settings.db_path is not None:
         raise ValueError("the FastVM emulator keeps its state in memory only; --db is not supported")
-    plan = FaultPlan(
-        latency_seconds=settings.latency_ms / 1000,
-        latency_by_op={canonical_operation(name): ms / 1000 for name, ms in settings.latency_ops},
-        fail_rate=settings.fail_rate,
-        ambiguous_rate=settings.ambiguous_rate,
-        rate_limited_share=settings.rate_limited_share,
-        retry_after_seconds=settings.retry_after_seconds,
-        seed=settings.seed,
-    )
+    plan = fault_plan(settings, canonical_operation)
     state = FastvmState(settings)
     stats = OperationStats()
     target = FastvmFaultTarget()
