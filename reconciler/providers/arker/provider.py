@@ -22,7 +22,17 @@ from reconciler.engine.model import LiveResource, ResourceConfig, state_values, 
 from reconciler.manifest import DesiredState, DesiredVM, Diagnostic, ManifestError
 from reconciler.state.model import ResourceState, StateDocument
 
-from ..base import PENDING_KEY, ApplyContext, ImportError_, is_pending
+from .._entries import (
+    dependency_id,
+    find_by_id_or_name,
+    gather_limited,
+    handle_has_id,
+    ignored_roots,
+    owned_entries,
+    pending_entry,
+    recorded_entry,
+)
+from ..base import ApplyContext, ImportError_, is_pending
 from . import resources as rmap
 from .client import ArkerClient
 from .errors import AlreadyExists, ArkerError, Conflict, GatewayTimeout, IdempotencyConflict, NotFound
@@ -92,20 +102,10 @@ class ArkerProvider:
     # ── refresh ─────────────────────────────────────────────────────────────────────────────────────────
 
     async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
-        gate = asyncio.Semaphore(self.parallelism)
-
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
-            async with gate:
-                return await call()
-
-        return list(await asyncio.gather(*(one(call) for call in calls)))
+        return await gather_limited(calls, self.parallelism)
 
     async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
-        recorded = {
-            address: entry
-            for address, entry in (state.resources.items() if state is not None else ())
-            if entry.provider == self.name
-        }
+        recorded = owned_entries(state, self.name)
         snap = _Snapshot()
         vms = [vm async for vm in self.client.list_vms()]
         snap.vms_by_id = {vm.vm_id: vm for vm in vms}
@@ -173,19 +173,13 @@ class ArkerProvider:
 
     @staticmethod
     def _find_vm(snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None) -> Vm | None:
-        if entry is not None and entry.id:
-            return snap.vms_by_id.get(entry.id)
-        name = config.name if config is not None else entry.name if entry is not None else None
-        return snap.vms_by_name.get(name) if name else None
+        return find_by_id_or_name(snap.vms_by_id, snap.vms_by_name, config, entry)
 
     @staticmethod
     def _find_filesystem(
         snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
     ) -> Filesystem | None:
-        if entry is not None and entry.id:
-            return snap.filesystems_by_id.get(entry.id)
-        name = config.name if config is not None else entry.name if entry is not None else None
-        return snap.filesystems_by_name.get(name) if name else None
+        return find_by_id_or_name(snap.filesystems_by_id, snap.filesystems_by_name, config, entry)
 
     def _sync_target(
         self, config: ResourceConfig | None, entry: ResourceState | None
@@ -267,22 +261,10 @@ class ArkerProvider:
     def _recorded(
         self, config: ResourceConfig, object_id: str, values: dict[str, Any] | None = None
     ) -> ResourceState:
-        stored = state_values(config) if values is None else values
-        return ResourceState(
-            address=config.address,
-            kind=config.kind,
-            name=config.name,
-            id=object_id,
-            provider=self.name,
-            config_hash=config.config_hash,
-            values=stored,
-            dependencies=config.dependencies,
-        )
+        return recorded_entry(config, object_id, self.name, values)
 
     def _pending(self, config: ResourceConfig, handle: dict[str, Any]) -> ResourceState:
-        values = state_values(config)
-        values[PENDING_KEY] = handle
-        return self._recorded(config, "", dict(sorted(values.items())))
+        return pending_entry(config, handle, self.name)
 
     async def _intend(self, ctx: ApplyContext, config: ResourceConfig, handle: dict[str, Any]) -> None:
         """Record the intent to create, unless the workflow already did (it records every plain create's
@@ -313,15 +295,9 @@ class ArkerProvider:
                 await ctx.forget(config.address)
             raise
 
-    def _dependency_id(self, ctx: ApplyContext, address: str) -> str:
-        entry = ctx.current(address)
-        if entry is None or not entry.id:
-            raise ValueError(f"{address} has not been created")
-        return entry.id
-
     async def _create_vm(self, config: ResourceConfig, ctx: ApplyContext, replacing: str | None) -> None:
         source = config.values["source"]
-        source_id = self._dependency_id(ctx, f"vm.{source['vm']}") if "vm" in source else None
+        source_id = dependency_id(ctx, f"vm.{source['vm']}") if "vm" in source else None
         key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=replacing)
         # Intent first: a crash after the fork leaves a pending entry that the next refresh resolves by name.
         await self._intend(ctx, config, {"name": config.name})
@@ -350,7 +326,7 @@ class ArkerProvider:
 
     async def _write_files(self, vm_id: str, config: ResourceConfig, live: Mapping[str, Any] | None) -> None:
         vm = self._vms.get(config.address)
-        if vm is None or not vm.files or "files" in _ignored_roots(config):
+        if vm is None or not vm.files or "files" in ignored_roots(config):
             return
         current = (live or {}).get("files", {}) if live is not None else {}
         todo = {f.path: f for f in vm.files if current.get(f.path) != "sha256:" + f.sha256}
@@ -395,8 +371,8 @@ class ArkerProvider:
 
     async def _create_sync(self, config: ResourceConfig, ctx: ApplyContext) -> None:
         sync = next(s for s in self.desired.syncs if s.address == config.address)
-        vm_id = self._dependency_id(ctx, sync.vm_address)
-        fs_id = self._dependency_id(ctx, sync.filesystem_address)
+        vm_id = dependency_id(ctx, sync.vm_address)
+        fs_id = dependency_id(ctx, sync.filesystem_address)
         await self._intend(ctx, config, {"vm_id": vm_id, "path": sync.path})
 
         async def find() -> Mount | None:
@@ -478,11 +454,6 @@ def _ambiguous(err: ArkerError) -> bool:
 def _maybe_done(err: ArkerError, entry: ResourceState) -> bool:
     """Whether the object may exist despite ``err``: the request may have been processed, or an earlier
     step (the fork itself) had already succeeded."""
-    handle = entry.values.get(PENDING_KEY)
-    if isinstance(handle, Mapping) and handle.get("id"):
+    if handle_has_id(entry):
         return True
     return bool(getattr(err, "ambiguous", False)) or isinstance(err, GatewayTimeout)
-
-
-def _ignored_roots(config: ResourceConfig) -> set[str]:
-    return {path.split(".", 1)[0].split("[", 1)[0] for path in config.lifecycle.ignore_changes}

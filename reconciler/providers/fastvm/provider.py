@@ -25,6 +25,17 @@ from reconciler.engine.model import LiveResource, ResourceConfig, state_values, 
 from reconciler.manifest import DesiredState, DesiredSync, DesiredVM
 from reconciler.state.model import ResourceState, StateDocument
 
+from .._entries import (
+    dependency_id,
+    find_by_id_or_name,
+    gather_limited,
+    handle_has_id,
+    ignored_roots,
+    kind_of,
+    owned_entries,
+    pending_entry,
+    recorded_entry,
+)
 from ..base import PENDING_KEY, ApplyContext, ImportError_, is_pending
 from . import resources as rmap
 from .client import FastvmClient
@@ -78,13 +89,7 @@ class FastvmProvider:
     # ── refresh ─────────────────────────────────────────────────────────────────────────────────────────
 
     async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
-        gate = asyncio.Semaphore(self.parallelism)
-
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
-            async with gate:
-                return await call()
-
-        return list(await asyncio.gather(*(one(call) for call in calls)))
+        return await gather_limited(calls, self.parallelism)
 
     async def _get_or_none(self, vm_id: str) -> Vm | None:
         try:
@@ -92,17 +97,10 @@ class FastvmProvider:
         except NotFound:
             return None
 
-    def _kind(self, config: ResourceConfig | None, entry: ResourceState | None) -> str:
-        return config.kind if config is not None else entry.kind if entry is not None else ""
-
     async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
-        recorded = {
-            address: entry
-            for address, entry in (state.resources.items() if state is not None else ())
-            if entry.provider == self.name
-        }
+        recorded = owned_entries(state, self.name)
         addresses = sorted(set(self._by_address) | set(recorded))
-        kinds = {self._kind(self._by_address.get(a), recorded.get(a)) for a in addresses}
+        kinds = {kind_of(self._by_address.get(a), recorded.get(a)) for a in addresses}
         snap = _Snapshot()
         by_tag: dict[str, Vm] = {}
         if state is not None and rmap.KIND_VM in {e.kind for e in recorded.values()}:
@@ -127,7 +125,7 @@ class FastvmProvider:
         vm_reads: list[tuple[str, Vm, ResourceState | None]] = []
         for address in addresses:
             config, entry = self._by_address.get(address), recorded.get(address)
-            kind = self._kind(config, entry)
+            kind = kind_of(config, entry)
             if kind == rmap.KIND_VM:
                 vm = self._find_vm(snap, by_tag, address, entry)
                 if vm is not None:
@@ -146,7 +144,7 @@ class FastvmProvider:
             live[view.address] = view
         for address in addresses:
             config, entry = self._by_address.get(address), recorded.get(address)
-            if self._kind(config, entry) == rmap.KIND_SYNC:
+            if kind_of(config, entry) == rmap.KIND_SYNC:
                 found = self._find_attachment(snap, live, address, config, entry)
                 if found is not None:
                     live[address] = found
@@ -173,10 +171,8 @@ class FastvmProvider:
     def _find_volume(
         snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
     ) -> Volume | None:
-        if entry is not None and entry.id:
-            return snap.volumes_by_id.get(entry.id)
-        name = config.name if config is not None else entry.name if entry is not None else None
-        return snap.volumes_by_name.get(name) if name else None  # names are unique per org: a conflict
+        # Without a recorded id, by name: names are unique per org (a volume found so is a conflict).
+        return find_by_id_or_name(snap.volumes_by_id, snap.volumes_by_name, config, entry)
 
     def _find_attachment(
         self,
@@ -252,27 +248,10 @@ class FastvmProvider:
     def _recorded(
         self, config: ResourceConfig, object_id: str, values: dict[str, Any] | None = None
     ) -> ResourceState:
-        return ResourceState(
-            address=config.address,
-            kind=config.kind,
-            name=config.name,
-            id=object_id,
-            provider=self.name,
-            config_hash=config.config_hash,
-            values=state_values(config) if values is None else values,
-            dependencies=config.dependencies,
-        )
+        return recorded_entry(config, object_id, self.name, values)
 
     def _pending(self, config: ResourceConfig, handle: dict[str, Any]) -> ResourceState:
-        values = state_values(config)
-        values[PENDING_KEY] = handle
-        return self._recorded(config, "", dict(sorted(values.items())))
-
-    def _dependency_id(self, ctx: ApplyContext, address: str) -> str:
-        entry = ctx.current(address)
-        if entry is None or not entry.id:
-            raise ValueError(f"{address} has not been created")
-        return entry.id
+        return pending_entry(config, handle, self.name)
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
         try:
@@ -370,7 +349,7 @@ class FastvmProvider:
 
     async def _write_files(self, vm_id: str, config: ResourceConfig, live: Mapping[str, Any]) -> None:
         vm = self._vms.get(config.address)
-        if vm is None or not vm.files or "files" in _ignored_roots(config):
+        if vm is None or not vm.files or "files" in ignored_roots(config):
             return
         current = live.get("files", {})
         for file in vm.files:
@@ -397,8 +376,8 @@ class FastvmProvider:
 
     async def _create_attachment(self, config: ResourceConfig, ctx: ApplyContext) -> None:
         sync = self._syncs[config.address]
-        vm_id = self._dependency_id(ctx, sync.vm_address)
-        volume_id = self._dependency_id(ctx, sync.filesystem_address)
+        vm_id = dependency_id(ctx, sync.vm_address)
+        volume_id = dependency_id(ctx, sync.filesystem_address)
         fs = next((f for f in self.desired.filesystems if f.address == sync.filesystem_address), None)
         read_only = fs is not None and fs.access_mode == "ro"
         await ctx.record(self._pending(config, {"vm_id": vm_id, "volume_id": volume_id, "path": sync.path}))
@@ -504,11 +483,6 @@ class FastvmProvider:
 def _maybe_done(err: FastvmError, entry: ResourceState) -> bool:
     """Whether the object may exist despite ``err``: the request may have been processed, or an earlier
     step (the launch itself) had already succeeded."""
-    handle = entry.values.get(PENDING_KEY)
-    if isinstance(handle, Mapping) and handle.get("id"):
+    if handle_has_id(entry):
         return True
     return bool(getattr(err, "ambiguous", False))
-
-
-def _ignored_roots(config: ResourceConfig) -> set[str]:
-    return {path.split(".", 1)[0].split("[", 1)[0] for path in config.lifecycle.ignore_changes}
