@@ -23,8 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.engine.diff import without_paths
-from reconciler.engine.model import Lifecycle, LiveResource, ResourceConfig
+from reconciler.engine.model import LiveResource, ResourceConfig
 from reconciler.engine.paths import format_path
 from reconciler.manifest import (
     DesiredFilesystem,
@@ -37,6 +36,19 @@ from reconciler.manifest import (
     SourceVM,
 )
 
+from .._mapping import (
+    KIND_FILESYSTEM,
+    KIND_SYNC,
+    KIND_VM,
+    desired_configs,
+    file_digests,
+    kept_from_state,
+    managed,
+    split_pair_id,
+    sync_values,
+    vm_lifecycle,
+)
+from .._mapping import sync_config as _sync_config
 from .policy import EGRESS_PREFIX, INBOUND_PREFIX, compile_egress, compile_inbound
 from .wire import (
     Filesystem,
@@ -71,14 +83,10 @@ __all__ = [
 ]
 
 PROVIDER = "arker"
-KIND_VM = "VM"
-KIND_FILESYSTEM = "Filesystem"
-KIND_SYNC = "Sync"
 
 FORCE_NEW_VM = frozenset({"source", "disk", "durable", "public"})
 # Fork-time facts the API does not report back: the live view takes them from the last applied state.
 READ_FROM_STATE = ("source", "disk", "durable")
-_SYNC_FIELDS = frozenset({"vm", "filesystem", "path"})
 
 
 def key_text(public_key: str) -> str:
@@ -144,7 +152,7 @@ def vm_values(vm: DesiredVM) -> dict[str, Any]:
     if vm.inbound is not None:
         values["inbound"] = compile_inbound(vm.inbound)
     if vm.files:
-        values["files"] = {f.path: "sha256:" + f.sha256 for f in sorted(vm.files, key=lambda f: f.path)}
+        values["files"] = file_digests(vm.files)
     return dict(sorted(values.items()))
 
 
@@ -162,11 +170,7 @@ def vm_config(vm: DesiredVM) -> ResourceConfig:
         sensitive=frozenset(sensitive),
         exact=frozenset(exact),
         depends_on=vm.depends_on,
-        lifecycle=Lifecycle(
-            prevent_destroy=vm.lifecycle.prevent_destroy,
-            create_before_destroy=vm.lifecycle.create_before_destroy,
-            ignore_changes=tuple(vm.lifecycle.ignore_changes),
-        ),
+        lifecycle=vm_lifecycle(vm),
     )
 
 
@@ -185,30 +189,14 @@ def filesystem_config(fs: DesiredFilesystem) -> ResourceConfig:
     )
 
 
-def sync_values(vm_name: str, filesystem_name: str, path: str) -> dict[str, Any]:
-    return {"filesystem": filesystem_name, "path": path, "vm": vm_name}
-
-
 def sync_config(sync: DesiredSync) -> ResourceConfig:
-    return ResourceConfig(
-        address=sync.address,
-        kind=KIND_SYNC,
-        name=sync.name,
-        provider=PROVIDER,
-        values=sync_values(sync.vm_name, sync.filesystem_name, sync.path),
-        force_new=_SYNC_FIELDS,
-        depends_on=sync.depends_on,
-        # A mount belongs to one VM and one filesystem: replacing either takes the binding with it.
-        replace_with=(sync.vm_address, sync.filesystem_address),
-    )
+    # A mount belongs to one VM and one filesystem: replacing either takes the binding with it.
+    return _sync_config(sync, PROVIDER)
 
 
 def vm_configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
     """Every desired Arker resource as engine values, sorted by address (other platforms' are left out)."""
-    configs: list[ResourceConfig] = [vm_config(vm) for vm in desired.vms if vm.provider == PROVIDER]
-    configs += [filesystem_config(fs) for fs in desired.filesystems if fs.provider == PROVIDER]
-    configs += [sync_config(sync) for sync in desired.syncs if sync.provider == PROVIDER]
-    return tuple(sorted(configs, key=lambda c: c.address))
+    return desired_configs(desired, PROVIDER, vm_config, filesystem_config)
 
 
 # ── live -> values ──────────────────────────────────────────────────────────────────────────────────────
@@ -227,10 +215,7 @@ def live_vm_values(
     ``files``: sha256 hex (or None when missing) of the managed paths. ``recorded``: last applied values,
     the only source for fork-time facts the API does not report."""
     keys = set(wanted)
-    values: dict[str, Any] = {}
-    for key in READ_FROM_STATE:
-        if key in keys and key in recorded:
-            values[key] = recorded[key]
+    values: dict[str, Any] = kept_from_state(keys, recorded, READ_FROM_STATE)
     if "description" in keys and vm.description is not None:
         values["description"] = vm.description
     if "resources" in keys:
@@ -275,18 +260,10 @@ def mount_id(mount: Mount) -> str:
 
 
 def split_mount_id(object_id: str) -> tuple[str, str]:
-    vm_id, sep, mount = object_id.partition("/")
-    if not sep or not vm_id or not mount:
-        raise ValueError(f"a Sync id is VM_ID/MOUNT_ID, got {object_id!r}")
-    return vm_id, mount
+    return split_pair_id(object_id, "a Sync id is VM_ID/MOUNT_ID")
 
 
 # ── values -> request bodies ────────────────────────────────────────────────────────────────────────────
-
-
-def _managed(values: Mapping[str, Any], lifecycle: Lifecycle) -> dict[str, Any]:
-    """Values minus ``ignore_changes`` paths: those are neither diffed nor written."""
-    return without_paths(dict(values), lifecycle.ignore_changes) if lifecycle.ignore_changes else dict(values)
 
 
 def _resources_input(resources: Mapping[str, Any]) -> ResourcesInput:
@@ -335,7 +312,7 @@ def patch_request(
 ) -> PatchVmRequest | None:
     """The PATCH that brings ``live`` to ``config`` for the in-place fields, or None when nothing differs.
     Keyed collections add, change and remove by id (null removes)."""
-    wanted = _managed(config.values, config.lifecycle)
+    wanted = managed(config.values, config.lifecycle)
     body: dict[str, Any] = {}
     if "description" in wanted and wanted["description"] != live.get("description"):
         body["description"] = wanted["description"]

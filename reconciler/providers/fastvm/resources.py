@@ -30,8 +30,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler.engine.diff import without_paths
-from reconciler.engine.model import Lifecycle, LiveResource, ResourceConfig
+from reconciler.engine.model import LiveResource, ResourceConfig
 from reconciler.engine.paths import format_path
 from reconciler.manifest import (
     DesiredFilesystem,
@@ -41,6 +40,19 @@ from reconciler.manifest import (
     ResolvedEgress,
 )
 
+from .._mapping import (
+    KIND_FILESYSTEM,
+    KIND_SYNC,
+    KIND_VM,
+    desired_configs,
+    file_digests,
+    kept_from_state,
+    managed,
+    split_pair_id,
+    sync_values,
+    vm_lifecycle,
+)
+from .._mapping import sync_config as _sync_config
 from .wire import Firewall, LaunchRequest, Ttl, Vm, Volume, VolumeAttachment
 
 __all__ = [
@@ -74,9 +86,6 @@ __all__ = [
 ]
 
 PROVIDER = "fastvm"
-KIND_VM = "VM"
-KIND_FILESYSTEM = "Filesystem"
-KIND_SYNC = "Sync"
 
 # Ownership tags on every VM we launch: a launch whose answer was lost is found again by them.
 TAG_PREFIX = "arkerctl-"
@@ -88,7 +97,6 @@ FORCE_NEW_VM = frozenset({"machine_type", "snapshot", "disk_gib", "env"})
 READ_FROM_STATE = ("snapshot",)
 FIREWALL_AXES = ("dns", "egress", "ingress")
 _EXACT_VM = ("env", "metadata", "services")
-_SYNC_FIELDS = frozenset({"vm", "filesystem", "path"})
 
 
 # ── desired -> values ───────────────────────────────────────────────────────────────────────────────────
@@ -184,16 +192,8 @@ def vm_values(vm: DesiredVM) -> dict[str, Any]:
     if vm.services is not None:
         values["services"] = {s.name: {"h2c": s.h2c, "port": s.port} for s in vm.services}
     if vm.files:
-        values["files"] = {f.path: "sha256:" + f.sha256 for f in sorted(vm.files, key=lambda f: f.path)}
+        values["files"] = file_digests(vm.files)
     return dict(sorted(values.items()))
-
-
-def _lifecycle(vm: DesiredVM) -> Lifecycle:
-    return Lifecycle(
-        prevent_destroy=vm.lifecycle.prevent_destroy,
-        create_before_destroy=vm.lifecycle.create_before_destroy,
-        ignore_changes=tuple(vm.lifecycle.ignore_changes),
-    )
 
 
 def vm_config(vm: DesiredVM) -> ResourceConfig:
@@ -211,7 +211,7 @@ def vm_config(vm: DesiredVM) -> ResourceConfig:
         sensitive=frozenset(sensitive),
         exact=frozenset(path for path in _EXACT_VM if path in values),
         depends_on=vm.depends_on,
-        lifecycle=_lifecycle(vm),
+        lifecycle=vm_lifecycle(vm),
     )
 
 
@@ -232,30 +232,14 @@ def filesystem_config(fs: DesiredFilesystem) -> ResourceConfig:
     )
 
 
-def sync_values(vm_name: str, filesystem_name: str, path: str) -> dict[str, Any]:
-    return {"filesystem": filesystem_name, "path": path, "vm": vm_name}
-
-
 def sync_config(sync: DesiredSync) -> ResourceConfig:
-    return ResourceConfig(
-        address=sync.address,
-        kind=KIND_SYNC,
-        name=sync.name,
-        provider=PROVIDER,
-        values=sync_values(sync.vm_name, sync.filesystem_name, sync.path),
-        force_new=_SYNC_FIELDS,
-        depends_on=sync.depends_on,
-        # An attachment belongs to one VM and one volume: replacing either takes it along.
-        replace_with=(sync.vm_address, sync.filesystem_address),
-    )
+    # An attachment belongs to one VM and one volume: replacing either takes it along.
+    return _sync_config(sync, PROVIDER)
 
 
 def configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
     """Every desired FastVM resource as engine values, sorted by address."""
-    found: list[ResourceConfig] = [vm_config(vm) for vm in desired.vms if vm.provider == PROVIDER]
-    found += [filesystem_config(fs) for fs in desired.filesystems if fs.provider == PROVIDER]
-    found += [sync_config(sync) for sync in desired.syncs if sync.provider == PROVIDER]
-    return tuple(sorted(found, key=lambda c: c.address))
+    return desired_configs(desired, PROVIDER, vm_config, filesystem_config)
 
 
 # ── live -> values ──────────────────────────────────────────────────────────────────────────────────────
@@ -296,10 +280,7 @@ def live_vm_values(
     so an unmanaged field never shows up as a change). ``ssh_keys``: fingerprints; ``services``: port and
     h2c by name; ``files``: sha256 hex (None when missing) per managed path; each None when not read."""
     keys = set(wanted)
-    values: dict[str, Any] = {}
-    for key in READ_FROM_STATE:
-        if key in keys and key in recorded:
-            values[key] = recorded[key]
+    values: dict[str, Any] = kept_from_state(keys, recorded, READ_FROM_STATE)
     if "machine_type" in keys and vm.machine_name is not None:
         values["machine_type"] = vm.machine_name
     if "disk_gib" in keys:
@@ -350,18 +331,10 @@ def attachment_id(attachment: VolumeAttachment) -> str:
 
 
 def split_attachment_id(object_id: str) -> tuple[str, str]:
-    vm_id, sep, volume_id = object_id.partition("/")
-    if not sep or not vm_id or not volume_id:
-        raise ValueError(f"a FastVM Sync id is VM_ID/VOLUME_ID, got {object_id!r}")
-    return vm_id, volume_id
+    return split_pair_id(object_id, "a FastVM Sync id is VM_ID/VOLUME_ID")
 
 
 # ── values -> request bodies ────────────────────────────────────────────────────────────────────────────
-
-
-def managed(values: Mapping[str, Any], lifecycle: Lifecycle) -> dict[str, Any]:
-    """Values minus ``ignore_changes`` paths: those are neither diffed nor written."""
-    return without_paths(dict(values), lifecycle.ignore_changes) if lifecycle.ignore_changes else dict(values)
 
 
 def firewall_axes(values: Mapping[str, Any]) -> dict[str, Any]:
