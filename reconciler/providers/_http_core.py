@@ -38,6 +38,7 @@ __all__ = [
     "body_retry_after",
     "describe_validation_error",
     "envelope_fields",
+    "http_client",
 ]
 
 # Query parameters as httpx takes them: a mapping, or pairs (a name may repeat).
@@ -347,3 +348,24 @@ class HttpCoreBase:
                     getattr(error, "code", type(error).__name__),
                 )
             await self.retry.sleep(delay)
+
+
+def http_client(
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    trust_env: bool,
+    timeout: float | httpx.Timeout,
+    max_connections: int,
+    user_agent: str,
+) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` under a provider client: no redirects followed, a pool of
+    ``max_connections`` kept alive, a 10 s connect timeout unless ``timeout`` says otherwise."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        verify=True,
+        follow_redirects=False,
+        trust_env=trust_env,
+        headers={"User-Agent": user_agent},
+    )

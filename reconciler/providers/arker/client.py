@@ -45,6 +45,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.engine.errors import TransientError
+from reconciler.providers._http_core import http_client
 
 from ._http import CallStats, HttpCore, Operation, Reply, describe_validation_error
 from ._lanes import LaneTransport
@@ -196,15 +197,13 @@ class ArkerClient:
         if transport is None and not _proxies_configured():
             # httpcore's own pool burns CPU when many requests are in flight at once (see _lanes.py).
             transport = LaneTransport(max_connections)
-        http = httpx.AsyncClient(
+        http = http_client(
             transport=transport,
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            verify=True,
-            follow_redirects=False,
             # An injected transport must see every request: environment proxies would bypass it.
             trust_env=not injected,
-            headers={"User-Agent": _USER_AGENT},
+            timeout=timeout,
+            max_connections=max_connections,
+            user_agent=_USER_AGENT,
         )
         self.stats = CallStats()
         self._core = HttpCore(

@@ -19,6 +19,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter
 
+from reconciler.providers._http_core import http_client
+
 from ._http import CallStats, HttpCore, Operation, Reply
 from .connection import FastvmSettings
 from .errors import (
@@ -144,13 +146,12 @@ class FastvmClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.settings = settings
-        http = httpx.AsyncClient(
+        http = http_client(
             transport=transport,
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
             trust_env=transport is None,
-            headers={"User-Agent": _USER_AGENT},
+            timeout=timeout,
+            max_connections=max_connections,
+            user_agent=_USER_AGENT,
         )
         self._core = HttpCore(
             http,
