@@ -22,13 +22,14 @@ never show it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_validator
+
+from reconciler.providers._urls import canonical_url, is_loopback
 
 from .errors import ArkerConfigurationError
 
@@ -51,15 +52,6 @@ def regional_base_url(provider: str, region: str) -> str:
     return f"https://{provider}-{region}.arker.ai/api"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(name: str, url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -68,11 +60,11 @@ def _check_url(name: str, url: str) -> str:
         raise ArkerConfigurationError(f"{name} must not embed credentials; use ARKER_API_KEY")
     if parts.query or parts.fragment:
         raise ArkerConfigurationError(f"{name} must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ArkerConfigurationError(
             f"{name} uses plain http:// for a non-loopback host; use https:// so the API key is encrypted"
         )
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    return canonical_url(parts)
 
 
 class ConnectionSettings(BaseModel):

@@ -7,27 +7,19 @@ clear text. The key is a ``SecretStr``: ``repr``/``str`` of the settings never s
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
+from reconciler.providers._urls import canonical_url, is_loopback
+
 from .errors import FastvmConfigurationError
 
 __all__ = ["DEFAULT_BASE_URL", "FastvmSettings"]
 
 DEFAULT_BASE_URL = "https://api.fastvm.org"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class FastvmSettings(BaseModel):
@@ -55,11 +47,11 @@ class FastvmSettings(BaseModel):
             raise FastvmConfigurationError(
                 "FASTVM_BASE_URL must not carry credentials, a query or a fragment"
             )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise FastvmConfigurationError(
                 "FASTVM_BASE_URL uses plain http:// for a non-loopback host; use https://"
             )
-        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        return canonical_url(parts)
 
     @classmethod
     def create(cls, api_key: str, base_url: str = DEFAULT_BASE_URL) -> FastvmSettings:
