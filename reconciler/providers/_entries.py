@@ -14,14 +14,16 @@ from typing import Any, TypeVar
 from reconciler.engine.model import ResourceConfig, state_values
 from reconciler.state.model import ResourceState, StateDocument
 
-from .base import PENDING_KEY, ApplyContext
+from .base import PENDING_KEY, ApplyContext, is_pending
 
 __all__ = [
+    "create_by_kind",
     "dependency_id",
     "find_by_id_or_name",
     "gather_limited",
     "handle_has_id",
     "ignored_roots",
+    "imported_values",
     "kind_of",
     "owned_entries",
     "pending_entry",
@@ -108,3 +110,43 @@ def find_by_id_or_name(
 def ignored_roots(config: ResourceConfig) -> set[str]:
     """The top-level value names ``lifecycle.ignore_changes`` covers."""
     return {path.split(".", 1)[0].split("[", 1)[0] for path in config.lifecycle.ignore_changes}
+
+
+def imported_values(
+    config: ResourceConfig, live: Mapping[str, Any], read_from_state: Iterable[str]
+) -> dict[str, Any]:
+    """The values to record for an imported object: the live view, and for facts the API does not report
+    (``read_from_state``) the manifest's, over the config's state values."""
+    values = dict(live)
+    for key in read_from_state:  # not readable: assume the manifest's
+        if key in config.values:
+            values[key] = config.values[key]
+    stored = state_values(config)
+    stored.update(values)
+    return dict(sorted(stored.items()))
+
+
+_Err = TypeVar("_Err", bound=Exception)
+
+
+async def create_by_kind(
+    config: ResourceConfig,
+    ctx: ApplyContext,
+    creators: Mapping[str, Callable[[], Awaitable[None]]],
+    *,
+    errors: type[_Err],
+    maybe_done: Callable[[_Err, ResourceState], bool],
+) -> None:
+    """Run the creator of ``config.kind``. When it fails with one of ``errors``, a create refused for sure
+    leaves nothing behind: its pending entry is dropped so state stays exact. A failure after which the
+    object may exist (``maybe_done``) keeps it: the next refresh finds the object, or drops the entry."""
+    try:
+        creator = creators.get(config.kind)
+        if creator is None:  # pragma: no cover - configs() only produces the kinds a provider creates
+            raise ValueError(f"unknown kind {config.kind}")
+        await creator()
+    except errors as err:
+        entry = ctx.current(config.address)
+        if entry is not None and is_pending(entry) and not maybe_done(err, entry):
+            await ctx.forget(config.address)
+        raise

@@ -18,16 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reconciler.engine.errors import TransientError
-from reconciler.engine.model import LiveResource, ResourceConfig, state_values, strip_reserved
+from reconciler.engine.model import LiveResource, ResourceConfig, strip_reserved
 from reconciler.manifest import DesiredState, DesiredVM, Diagnostic, ManifestError
 from reconciler.state.model import ResourceState, StateDocument
 
 from .._entries import (
+    create_by_kind,
     dependency_id,
     find_by_id_or_name,
     gather_limited,
     handle_has_id,
     ignored_roots,
+    imported_values,
     owned_entries,
     pending_entry,
     recorded_entry,
@@ -278,22 +280,13 @@ class ArkerProvider:
         return {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
-        try:
-            if config.kind == rmap.KIND_VM:
-                await self._create_vm(config, ctx, replacing)
-            elif config.kind == rmap.KIND_FILESYSTEM:
-                await self._create_filesystem(config, ctx)
-            elif config.kind == rmap.KIND_SYNC:
-                await self._create_sync(config, ctx)
-            else:  # pragma: no cover - configs() only produces the kinds above
-                raise ValueError(f"unknown kind {config.kind}")
-        except ArkerError as err:
-            entry = ctx.current(config.address)
-            # A create the API refused for sure leaves nothing behind: drop the intent so state stays exact.
-            # An ambiguous failure keeps it: the next refresh finds the object by name, or drops the entry.
-            if entry is not None and is_pending(entry) and not _maybe_done(err, entry):
-                await ctx.forget(config.address)
-            raise
+        # An ambiguous failure keeps the pending entry: the next refresh finds the object by name.
+        creators = {
+            rmap.KIND_VM: lambda: self._create_vm(config, ctx, replacing),
+            rmap.KIND_FILESYSTEM: lambda: self._create_filesystem(config, ctx),
+            rmap.KIND_SYNC: lambda: self._create_sync(config, ctx),
+        }
+        await create_by_kind(config, ctx, creators, errors=ArkerError, maybe_done=_maybe_done)
 
     async def _create_vm(self, config: ResourceConfig, ctx: ApplyContext, replacing: str | None) -> None:
         source = config.values["source"]
@@ -424,13 +417,8 @@ class ArkerProvider:
                 vm = await self.client.get_vm(object_id)
                 state = self._recorded(config, vm.vm_id)
                 view = await self._live_vm(config.address, vm, state)
-                values = dict(view.values if view is not None else {})
-                for key in rmap.READ_FROM_STATE:  # not readable: assume the manifest's
-                    if key in config.values:
-                        values[key] = config.values[key]
-                stored = state_values(config)
-                stored.update(values)
-                return self._recorded(config, vm.vm_id, dict(sorted(stored.items())))
+                live = view.values if view is not None else {}
+                return self._recorded(config, vm.vm_id, imported_values(config, live, rmap.READ_FROM_STATE))
             if config.kind == rmap.KIND_FILESYSTEM:
                 fs = await self.client.get_filesystem(object_id)
                 return self._recorded(config, fs.filesystem_id)

@@ -26,11 +26,13 @@ from reconciler.manifest import DesiredState, DesiredSync, DesiredVM
 from reconciler.state.model import ResourceState, StateDocument
 
 from .._entries import (
+    create_by_kind,
     dependency_id,
     find_by_id_or_name,
     gather_limited,
     handle_has_id,
     ignored_roots,
+    imported_values,
     kind_of,
     owned_entries,
     pending_entry,
@@ -254,22 +256,13 @@ class FastvmProvider:
         return pending_entry(config, handle, self.name)
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
-        try:
-            if config.kind == rmap.KIND_VM:
-                await self._create_vm(config, ctx, replacing)
-            elif config.kind == rmap.KIND_FILESYSTEM:
-                await self._create_volume(config, ctx)
-            elif config.kind == rmap.KIND_SYNC:
-                await self._create_attachment(config, ctx)
-            else:  # pragma: no cover - configs() only produces the kinds above
-                raise ValueError(f"unknown kind {config.kind}")
-        except FastvmError as err:
-            entry = ctx.current(config.address)
-            # A create refused for sure leaves nothing behind: drop the intent so state stays exact. An
-            # ambiguous failure keeps it: the next refresh finds the object by its tags, or drops the entry.
-            if entry is not None and is_pending(entry) and not _maybe_done(err, entry):
-                await ctx.forget(config.address)
-            raise
+        # An ambiguous failure keeps the pending entry: the next refresh finds the object by its tags.
+        creators = {
+            rmap.KIND_VM: lambda: self._create_vm(config, ctx, replacing),
+            rmap.KIND_FILESYSTEM: lambda: self._create_volume(config, ctx),
+            rmap.KIND_SYNC: lambda: self._create_attachment(config, ctx),
+        }
+        await create_by_kind(config, ctx, creators, errors=FastvmError, maybe_done=_maybe_done)
 
     async def _snapshot_id(self, config: ResourceConfig) -> str | None:
         wanted = config.values.get("snapshot")
@@ -455,13 +448,9 @@ class FastvmProvider:
             if config.kind == rmap.KIND_VM:
                 vm = await self.client.get_vm(object_id)
                 view = await self._live_vm(config.address, vm, self._recorded(config, vm.id))
-                values = dict(view.values)
-                for key in rmap.READ_FROM_STATE:  # not readable: assume the manifest's
-                    if key in config.values:
-                        values[key] = config.values[key]
-                stored = state_values(config)
-                stored.update(values)
-                return self._recorded(config, vm.id, dict(sorted(stored.items())))
+                return self._recorded(
+                    config, vm.id, imported_values(config, view.values, rmap.READ_FROM_STATE)
+                )
             if config.kind == rmap.KIND_FILESYSTEM:
                 volume = await self.client.get_volume(object_id)
                 stored = state_values(config)
