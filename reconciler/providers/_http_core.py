@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -31,6 +32,7 @@ from reconciler.providers.errors_base import (
 
 __all__ = [
     "CallStats",
+    "ClientLifecycle",
     "HttpCoreBase",
     "OperationLike",
     "Params",
@@ -369,3 +371,23 @@ def http_client(
         trust_env=trust_env,
         headers={"User-Agent": user_agent},
     )
+
+
+_Client = TypeVar("_Client", bound="ClientLifecycle")
+
+
+class ClientLifecycle:
+    """``async with`` support for a provider client: leaving the block closes its HTTP connections."""
+
+    _core: HttpCoreBase
+
+    async def __aenter__(self: _Client) -> _Client:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._core.http.aclose()

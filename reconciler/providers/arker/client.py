@@ -37,7 +37,6 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeVar, Union
 from urllib.parse import quote
 
@@ -45,7 +44,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.engine.errors import TransientError
-from reconciler.providers._http_core import http_client
+from reconciler.providers._http_core import ClientLifecycle, http_client
 
 from ._http import CallStats, HttpCore, Operation, Reply, describe_validation_error
 from ._lanes import LaneTransport
@@ -171,7 +170,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-class ArkerClient:
+class ArkerClient(ClientLifecycle):
     """Async Arker API client. Use as ``async with ArkerClient(settings) as client: ...``.
 
     ``transport`` replaces the socket transport (tests: ``httpx.MockTransport``/``httpx.ASGITransport``).
@@ -179,6 +178,8 @@ class ArkerClient:
     HTTP requests sent per operation id. Every method raises only ``ArkerError`` subclasses, except
     ``ValueError`` for arguments that can never be valid (an empty id, a malformed idempotency key).
     """
+
+    _core: HttpCore
 
     def __init__(
         self,
@@ -217,20 +218,6 @@ class ArkerClient:
     def __repr__(self) -> str:
         settings = self.settings
         return f"ArkerClient(base_url={settings.base_url!r}, control_base_url={settings.control_base_url!r})"
-
-    async def __aenter__(self) -> ArkerClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._core.http.aclose()
 
     @property
     def retry(self) -> RetryPolicy:

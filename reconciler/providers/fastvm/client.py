@@ -12,14 +12,13 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter
 
-from reconciler.providers._http_core import http_client
+from reconciler.providers._http_core import ClientLifecycle, http_client
 
 from ._http import CallStats, HttpCore, Operation, Reply
 from .connection import FastvmSettings
@@ -127,13 +126,15 @@ def _volume(volume_id: str) -> str:
     return f"/v1/volumes/{_segment(volume_id, 'volume id')}"
 
 
-class FastvmClient:
+class FastvmClient(ClientLifecycle):
     """Async FastVM client: ``async with FastvmClient(settings) as client: ...``.
 
     Every method raises only ``FastvmError`` subclasses, except ``ValueError`` for arguments that can never
     be valid (an empty id). ``stats`` counts HTTP requests per operation id. ``clock``/``sleep`` drive the
     ``wait_*`` polls (injectable for tests).
     """
+
+    _core: HttpCore
 
     def __init__(
         self,
@@ -162,17 +163,6 @@ class FastvmClient:
 
     def __repr__(self) -> str:
         return f"FastvmClient(base_url={self.settings.base_url!r})"
-
-    async def __aenter__(self) -> FastvmClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._core.http.aclose()
 
     @property
     def stats(self) -> CallStats:
