@@ -1,11 +1,11 @@
-"""Base-URL checks every provider's connection settings share."""
+"""Address checks the providers share: loopback hosts, IP networks, canonical base URLs."""
 
 from __future__ import annotations
 
 import ipaddress
 from urllib.parse import SplitResult
 
-__all__ = ["canonical_url", "is_loopback"]
+__all__ = ["canonical_url", "is_ip_network", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -16,6 +16,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_ip_network(entry: str) -> bool:
+    """Whether ``entry`` is an IP address or network (CIDR), rather than a host name."""
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def canonical_url(parts: SplitResult) -> str:

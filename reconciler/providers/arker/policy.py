@@ -14,9 +14,10 @@ Priorities are unique across the whole policy (Arker evaluates highest first, fi
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
+
+from reconciler.providers._urls import is_ip_network
 
 __all__ = [
     "EGRESS_PREFIX",
@@ -54,14 +55,6 @@ class InboundLike(Protocol):
     def auth(self) -> str: ...
 
 
-def _is_ip(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-    return True
-
-
 def _ports(ports: Iterable[Port]) -> list[Any]:
     return sorted(
         ([int(p[0]), int(p[1])] if not isinstance(p, int) else int(p) for p in ports),
@@ -86,8 +79,8 @@ def compile_egress(egress: EgressLike) -> dict[str, dict[str, Any]]:
         raise ValueError(f"unknown egress mode {egress.mode!r}")
     matched, fallback = ("allow", "deny") if egress.mode == "allow" else ("deny", "allow")
     ports = _ports(egress.ports)
-    ips = sorted({e for e in egress.entries if _is_ip(e)})
-    hosts = sorted({e.lower() for e in egress.entries if not _is_ip(e)})
+    ips = sorted({e for e in egress.entries if is_ip_network(e)})
+    hosts = sorted({e.lower() for e in egress.entries if not is_ip_network(e)})
     rules: dict[str, dict[str, Any]] = {}
     # Arker refuses `hosts` and `ips` in one match, so each kind gets its own rule.
     if hosts:

@@ -53,6 +53,7 @@ from .._mapping import (
     vm_lifecycle,
 )
 from .._mapping import sync_config as _sync_config
+from .._urls import is_ip_network as _is_ip
 from .wire import Firewall, LaunchRequest, Ttl, Vm, Volume, VolumeAttachment
 
 __all__ = [
@@ -122,14 +123,6 @@ def _ports(port: int | tuple[int, int] | None) -> str:
 
 def _cidr(value: str) -> str:
     return str(ipaddress.ip_network(value, strict=False))
-
-
-def _is_ip(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _rule(action: str, kind: str, value: str, ports: str, protocol: str = "any") -> dict[str, Any]:
