@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,6 +78,9 @@ _KEY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 JsonObject = dict[str, Any]
 
+
+# An object id the API hands back: never empty (an empty id in state would make the object unmanageable).
+ObjectId = Annotated[str, Field(min_length=1)]
 
 class _Response(BaseModel):
     # Strictness is applied per call (`model_validate_json(raw, strict=True)` in the client), so code that
@@ -170,7 +173,7 @@ class Session(_Response):
 
 
 class Vm(_Response):
-    vm_id: str
+    vm_id: ObjectId
     owner_org_id: str
     created_at: str
     description: str | None
@@ -343,7 +346,7 @@ class PolicyWriteRequest(_Request):
 
 
 class Filesystem(_Response):
-    filesystem_id: str
+    filesystem_id: ObjectId
     name: str
     owner_org_id: str
     created_at: str
@@ -362,9 +365,9 @@ class FilesystemCreateRequest(_Request):
 
 
 class Mount(_Response):
-    mount_id: str
-    vm_id: str
-    filesystem_id: str
+    mount_id: ObjectId
+    vm_id: ObjectId
+    filesystem_id: ObjectId
     path: str
     region: str | None = None
     state: str | None = None  # attaching | mounted | failed
