@@ -88,7 +88,7 @@ class Firewall(_Request):
 
 
 class Vm(_Wire):
-    id: str
+    id: Annotated[str, Field(min_length=1)]  # never empty: state keys objects by it
     name: str
     org_id: str
     status: str  # provisioning | running | pausing | paused | resuming | stopped | deleting | error | ...
@@ -159,7 +159,7 @@ class VolumeAttachment(_Wire):
 
 
 class Volume(_Wire):
-    id: str
+    id: Annotated[str, Field(min_length=1)]  # never empty: state keys objects by it
     name: str
     org_id: str
     size_gib: int = Field(alias="sizeGiB")
@@ -169,7 +169,7 @@ class Volume(_Wire):
 
 
 class Snapshot(_Wire):
-    id: str
+    id: Annotated[str, Field(min_length=1)]  # never empty: state keys objects by it
     name: str
     org_id: str
     vm_id: str
