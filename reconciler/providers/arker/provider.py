@@ -51,7 +51,7 @@ T = TypeVar("T")
 
 @dataclass
 class _Snapshot:
-    """What refresh read, kept for the apply that follows (update bodies are computed against it)."""
+    """What one refresh read (lists by id and name); dropped when the refresh returns."""
 
     vms_by_id: dict[str, Vm] = field(default_factory=dict)
     vms_by_name: dict[str, Vm] = field(default_factory=dict)
@@ -80,7 +80,6 @@ class ArkerProvider:
         self._vms: dict[str, DesiredVM] = {vm.address: vm for vm in desired.vms}
         self._configs = rmap.vm_configs(desired)
         self._by_address = {c.address: c for c in self._configs}
-        self._snapshot = _Snapshot()
         self._check_supported()
 
     def _check_supported(self) -> None:
@@ -164,7 +163,6 @@ class ArkerProvider:
                 found = self._find_mount(snap, config, entry)
                 if found is not None:
                     live[address] = found
-        self._snapshot = snap
         return dict(sorted(live.items()))
 
     async def _mounts_or_none(self, vm_id: str) -> tuple[Mount, ...] | None:

@@ -51,7 +51,7 @@ T = TypeVar("T")
 
 @dataclass
 class _Snapshot:
-    """What refresh read, kept for the apply that follows."""
+    """What one refresh read; dropped when the refresh returns."""
 
     vms_by_id: dict[str, Vm] = field(default_factory=dict)
     volumes_by_id: dict[str, Volume] = field(default_factory=dict)
@@ -83,7 +83,6 @@ class FastvmProvider:
         self._syncs: dict[str, DesiredSync] = {s.address: s for s in desired.syncs if s.provider == self.name}
         self._configs = rmap.configs(desired)
         self._by_address = {c.address: c for c in self._configs}
-        self._snapshot = _Snapshot()
 
     def configs(self) -> tuple[ResourceConfig, ...]:
         return self._configs
@@ -150,7 +149,6 @@ class FastvmProvider:
                 found = self._find_attachment(snap, live, address, config, entry)
                 if found is not None:
                     live[address] = found
-        self._snapshot = snap
         return dict(sorted(live.items()))
 
     @staticmethod
