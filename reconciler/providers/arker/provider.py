@@ -108,14 +108,21 @@ class ArkerProvider:
     async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
         recorded = owned_entries(state, self.name)
         snap = _Snapshot()
-        vms = [vm async for vm in self.client.list_vms()]
+        kinds = {c.kind for c in self._configs} | {r.kind for r in recorded.values()}
+        wants_filesystems = bool(kinds & {rmap.KIND_FILESYSTEM, rmap.KIND_SYNC})
+
+        async def all_vms() -> list[Vm]:
+            return [vm async for vm in self.client.list_vms()]
+
+        async def all_filesystems() -> tuple[Filesystem, ...]:
+            return await self.client.list_filesystems() if wants_filesystems else ()
+
+        # The two lists are independent: read them at once.
+        vms, filesystems = await asyncio.gather(all_vms(), all_filesystems())
         snap.vms_by_id = {vm.vm_id: vm for vm in vms}
         snap.vms_by_name = {vm.name: vm for vm in vms if vm.name}
-        kinds = {c.kind for c in self._configs} | {r.kind for r in recorded.values()}
-        if kinds & {rmap.KIND_FILESYSTEM, rmap.KIND_SYNC}:
-            filesystems = await self.client.list_filesystems()
-            snap.filesystems_by_id = {fs.filesystem_id: fs for fs in filesystems}
-            snap.filesystems_by_name = {fs.name: fs for fs in filesystems}
+        snap.filesystems_by_id = {fs.filesystem_id: fs for fs in filesystems}
+        snap.filesystems_by_name = {fs.name: fs for fs in filesystems}
 
         live: dict[str, LiveResource] = {}
         vm_reads: list[tuple[str, Vm, ResourceState | None]] = []
@@ -142,15 +149,17 @@ class ArkerProvider:
             vm_id = self._sync_vm_id(snap, config, entry)
             if vm_id:
                 sync_vms.add(vm_id)
-        mount_lists = await self._gather(
-            [lambda v=vm_id: self._mounts_or_none(v) for vm_id in sorted(sync_vms)]  # type: ignore[misc]
-        )
-        pairs = zip(sorted(sync_vms), mount_lists, strict=True)
+        # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
+        # for the slowest call of the one before.
+        sync_ids = sorted(sync_vms)
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            *(lambda v=vm_id: self._mounts_or_none(v) for vm_id in sync_ids),
+            *(lambda a=a, v=v, e=e: self._live_vm(a, v, e) for a, v, e in vm_reads),
+        ]
+        results = await self._gather(calls)
+        mount_lists, vm_views = results[: len(sync_ids)], results[len(sync_ids) :]
+        pairs = zip(sync_ids, mount_lists, strict=True)
         snap.mounts_by_vm = {vm_id: mounts for vm_id, mounts in pairs if mounts is not None}
-
-        vm_views = await self._gather(
-            [lambda a=a, v=v, e=e: self._live_vm(a, v, e) for a, v, e in vm_reads]  # type: ignore[misc]
-        )
         for view in vm_views:
             if view is not None:
                 live[view.address] = view
