@@ -82,6 +82,7 @@ JsonObject = dict[str, Any]
 # An object id the API hands back: never empty (an empty id in state would make the object unmanageable).
 ObjectId = Annotated[str, Field(min_length=1)]
 
+
 class _Response(BaseModel):
     # Strictness is applied per call (`model_validate_json(raw, strict=True)` in the client), so code that
     # builds these models from Python values (tests, fixtures) keeps the usual coercions.
