@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.engine import (
     Action,
@@ -31,7 +31,6 @@ from reconciler.providers.base import PENDING_KEY, Provider, intent_entry, is_pe
 from reconciler.providers.registry import open_providers
 from reconciler.state import (
     Lock,
-    LockInfo,
     LockRequest,
     StateBackend,
     StateDocument,
@@ -179,8 +178,6 @@ class ApplyResult:
     report: OpReport
     state: StateDocument
     state_writes: int
-    taken_over: LockInfo | None = None
-    messages: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
