@@ -124,12 +124,17 @@ class ArkerProvider:
         snap.filesystems_by_id = {fs.filesystem_id: fs for fs in filesystems}
         snap.filesystems_by_name = {fs.name: fs for fs in filesystems}
 
+        # Every address desired or recorded, with its kind: walked once per phase below.
+        targets: list[tuple[str, str, ResourceConfig | None, ResourceState | None]] = []
+        for address in sorted(set(self._by_address) | set(recorded)):
+            config, entry = self._by_address.get(address), recorded.get(address)
+            kind = config.kind if config is not None else entry.kind if entry is not None else ""
+            targets.append((address, kind, config, entry))
+
         live: dict[str, LiveResource] = {}
         vm_reads: list[tuple[str, Vm, ResourceState | None]] = []
-        for address in sorted(set(self._by_address) | set(recorded)):
-            config = self._by_address.get(address)
-            entry = recorded.get(address)
-            kind = config.kind if config is not None else entry.kind if entry is not None else ""
+        sync_vms: set[str] = set()  # mounts: one list per VM that carries a desired or recorded Sync
+        for address, kind, config, entry in targets:
             if kind == rmap.KIND_VM:
                 vm = self._find_vm(snap, config, entry)
                 if vm is not None:
@@ -138,17 +143,10 @@ class ArkerProvider:
                 fs = self._find_filesystem(snap, config, entry)
                 if fs is not None:
                     live[address] = rmap.live_filesystem(address, fs)
-
-        # Mounts: one list per VM that carries a desired or recorded Sync.
-        sync_vms: set[str] = set()
-        for address in set(self._by_address) | set(recorded):
-            config = self._by_address.get(address)
-            entry = recorded.get(address)
-            if (config or entry) is None or (config.kind if config else entry.kind) != rmap.KIND_SYNC:  # type: ignore[union-attr]
-                continue
-            vm_id = self._sync_vm_id(snap, config, entry)
-            if vm_id:
-                sync_vms.add(vm_id)
+            elif kind == rmap.KIND_SYNC:
+                vm_id = self._sync_vm_id(snap, config, entry)
+                if vm_id:
+                    sync_vms.add(vm_id)
         # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
         # for the slowest call of the one before.
         sync_ids = sorted(sync_vms)
@@ -164,10 +162,7 @@ class ArkerProvider:
             if view is not None:
                 live[view.address] = view
 
-        for address in sorted(set(self._by_address) | set(recorded)):
-            config = self._by_address.get(address)
-            entry = recorded.get(address)
-            kind = config.kind if config is not None else entry.kind if entry is not None else ""
+        for address, kind, config, entry in targets:
             if kind == rmap.KIND_SYNC:
                 found = self._find_mount(snap, config, entry)
                 if found is not None:
