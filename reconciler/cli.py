@@ -268,7 +268,7 @@ def plan(
     parallelism: int,
 ) -> None:
     """Show what apply would change: desired (manifests) vs live (Arker API) vs last applied (state)."""
-    from .workflow import PlanFile, configs_digest, connected, make_plan, open_workspace, write_planfile
+    from .workflow import PlanFile, configs_digest, open_workspace, refresh_and_plan, write_planfile
 
     with _user_errors():
         settings = _settings(
@@ -281,12 +281,7 @@ def plan(
             destroy=destroy,
         )
         ws = open_workspace(settings)
-
-        async def go() -> Any:
-            async with connected(ws) as providers:
-                return await make_plan(ws, providers, _plan_options(settings))
-
-        planned = asyncio.run(go())
+        planned = asyncio.run(refresh_and_plan(ws, _plan_options(settings)))
         _check_addresses(planned, (*targets, *replace), "--target/--replace")
         stack = ws.desired.stack.name
         click.echo(_render_plan(planned, stack, output), nl=False)
@@ -501,17 +496,12 @@ def destroy(
 def drift(paths: tuple[str, ...], output: str, variables: tuple[str, ...], parallelism: int) -> None:
     """Compare live objects with the last applied state and the manifests; exit 2 on drift."""
     from . import render
-    from .workflow import connected, make_plan, open_workspace
+    from .workflow import open_workspace, refresh_and_plan
 
     with _user_errors():
         settings = _settings(paths=paths, variables=variables, parallelism=parallelism)
         ws = open_workspace(settings)
-
-        async def go() -> Any:
-            async with connected(ws) as providers:
-                return await make_plan(ws, providers, _plan_options(settings))
-
-        planned = asyncio.run(go())
+        planned = asyncio.run(refresh_and_plan(ws, _plan_options(settings)))
         stack = ws.desired.stack.name
         if output == "json":
             click.echo(render.drift_json(planned.plan, stack=stack), nl=False)

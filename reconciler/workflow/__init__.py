@@ -11,6 +11,7 @@ from .core import (
     import_resource,
     make_plan,
     open_workspace,
+    refresh_and_plan,
     resolve_pending,
 )
 from .planfile import PLANFILE_FORMAT, PlanFile, PlanFileError, is_planfile, read_planfile, write_planfile
@@ -35,6 +36,7 @@ __all__ = [
     "make_plan",
     "open_workspace",
     "read_planfile",
+    "refresh_and_plan",
     "resolve_pending",
     "write_planfile",
 ]

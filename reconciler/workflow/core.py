@@ -52,6 +52,7 @@ __all__ = [
     "import_resource",
     "make_plan",
     "open_workspace",
+    "refresh_and_plan",
     "resolve_pending",
 ]
 
@@ -167,6 +168,12 @@ async def make_plan(
     return Planned(
         plan=result, configs=configs, live=dict(sorted(live.items())), state=resolved, stored_state=stored
     )
+
+
+async def refresh_and_plan(ws: Workspace, options: PlanOptions) -> Planned:
+    """Connect to the platforms the stack uses, refresh and plan (``plan`` and ``drift``)."""
+    async with connected(ws) as providers:
+        return await make_plan(ws, providers, options)
 
 
 # ── apply ───────────────────────────────────────────────────────────────────────────────────────────────
