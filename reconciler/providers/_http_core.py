@@ -9,10 +9,10 @@ path (no query string), status, duration and attempt number.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +22,16 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from reconciler.providers._exchange import (
+    Exchange,
+    ExchangeConnectError,
+    ExchangeLost,
+    ExchangeTimeout,
+    ExchangeTooLarge,
+    Params,
+)
+from reconciler.providers._h1 import H1Exchange
+from reconciler.providers._httpx_exchange import HttpxExchange
 from reconciler.providers._retry import Replay, RetryPolicy
 from reconciler.providers.errors_base import (
     ProviderAPIError,
@@ -40,11 +50,9 @@ __all__ = [
     "body_retry_after",
     "describe_validation_error",
     "envelope_fields",
-    "http_client",
+    "open_exchange",
+    "proxies_configured",
 ]
-
-# Query parameters as httpx takes them: a mapping, or pairs (a name may repeat).
-Params = Mapping[str, str] | tuple[tuple[str, str], ...]
 
 
 class OperationLike(Protocol):
@@ -66,7 +74,7 @@ class Reply:
 
     status: int
     content: bytes
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # look names up in lower case
     method: str
     path: str
 
@@ -134,7 +142,7 @@ def body_retry_after(hint: Any) -> float | None:
 
 
 class HttpCoreBase:
-    """Owns the ``httpx.AsyncClient``, the attempt/retry loop and the transport error mapping.
+    """Owns the exchange (the wire), the attempt/retry loop and the mapping of wire failures.
 
     Subclasses set the class attributes (their error classes, logger and log prefix) and implement
     :meth:`error_for` and :meth:`should_retry`.
@@ -154,14 +162,14 @@ class HttpCoreBase:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        exchange: Exchange,
         *,
         api_key: str,
         retry: RetryPolicy,
         max_response_bytes: int,
         stats: CallStats | None = None,
     ) -> None:
-        self.http = http
+        self.exchange = exchange
         self._api_key = api_key
         self.retry = retry
         self.max_response_bytes = max_response_bytes
@@ -177,10 +185,6 @@ class HttpCoreBase:
         """The platform's retry table."""
         raise NotImplementedError
 
-    def lost_reason(self, exc: Exception) -> str:
-        """The message of a lost exchange caused by ``exc``."""
-        return self._reason(exc)
-
     # ── secrets ─────────────────────────────────────────────────────────────────────────────────────────
 
     def scrub(self, text: str) -> str:
@@ -188,11 +192,6 @@ class HttpCoreBase:
         if self._api_key and self._api_key in text:
             text = text.replace(self._api_key, "***")
         return text
-
-    def _reason(self, exc: Exception) -> str:
-        detail = self.scrub(str(exc)).strip()
-        name = type(exc).__name__
-        return f"{name}: {detail}" if detail else name
 
     # ── one attempt ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -216,43 +215,29 @@ class HttpCoreBase:
         status: int | str = "-"
         try:
             try:
-                request = self.http.build_request(
-                    method, url, params=params, content=content, headers=headers
+                raw = await self.exchange.exchange(
+                    method, url, params=params, headers=headers, content=content, cap=limit
                 )
-                response = await self.http.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                status = type(exc).__name__
-                raise self.connect_error(self._reason(exc), method=method, path=log_path) from None
-            except httpx.TimeoutException as exc:
-                status = type(exc).__name__
+            except ExchangeConnectError as exc:
+                status = "connect-error"
+                raise self.connect_error(self.scrub(str(exc)), method=method, path=log_path) from None
+            except ExchangeTimeout as exc:
+                status = "timeout"
                 raise self.timeout_error(
-                    self._reason(exc), method=method, path=log_path, ambiguous=ambiguous
+                    self.scrub(str(exc)), method=method, path=log_path, ambiguous=ambiguous
                 ) from None
-            except Exception as exc:
-                # httpx.HTTPError, or a transport (an ASGI app, a custom transport) failing outside httpx's
-                # own types: from our side of the wire a lost exchange like any other.
-                status = type(exc).__name__
+            except ExchangeTooLarge as exc:
+                status = exc.status
+                raise self.too_large_error(
+                    self.scrub(str(exc)), method=method, path=log_path, status=exc.status
+                ) from None
+            except ExchangeLost as exc:
+                status = "lost"
                 raise self.lost_error(
-                    self.lost_reason(exc), method=method, path=log_path, ambiguous=ambiguous
+                    self.scrub(str(exc)), method=method, path=log_path, ambiguous=ambiguous
                 ) from None
-            status = response.status_code
-            try:
-                body = await self._read(response, limit, method, log_path)
-            except self.root_error:
-                raise
-            except httpx.TimeoutException as exc:
-                raise self.timeout_error(
-                    self._reason(exc), method=method, path=log_path, ambiguous=ambiguous
-                ) from None
-            except Exception as exc:
-                raise self.lost_error(
-                    self.lost_reason(exc), method=method, path=log_path, ambiguous=ambiguous
-                ) from None
-            finally:
-                # Closing a stream that already broke can raise again; the first failure is the one reported.
-                with contextlib.suppress(Exception):
-                    await response.aclose()
-            return Reply(response.status_code, body, response.headers, method, log_path)
+            status = raw.status
+            return Reply(raw.status, raw.content, raw.headers, method, log_path)
         finally:
             self.logger.debug(
                 "%s %s %s %s -> %s in %.1f ms (attempt %d)",
@@ -264,20 +249,6 @@ class HttpCoreBase:
                 (time.perf_counter() - started) * 1000.0,
                 attempt,
             )
-
-    async def _read(self, response: httpx.Response, cap: int, method: str, path: str) -> bytes:
-        buffer = bytearray()
-        # aiter_bytes yields decoded content: a compressed bomb is bounded by what it inflates to.
-        async for chunk in response.aiter_bytes():
-            buffer += chunk
-            if len(buffer) > cap:
-                raise self.too_large_error(
-                    f"response body exceeds the {cap}-byte cap",
-                    method=method,
-                    path=path,
-                    status=response.status_code,
-                )
-        return bytes(buffer)
 
     # ── the loop ────────────────────────────────────────────────────────────────────────────────────────
 
@@ -352,25 +323,35 @@ class HttpCoreBase:
             await self.retry.sleep(delay)
 
 
-def http_client(
+def proxies_configured() -> bool:
+    """Whether the environment names an HTTP proxy (only the httpx path routes through one)."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
+
+
+def open_exchange(
     *,
     transport: httpx.AsyncBaseTransport | None,
-    trust_env: bool,
     timeout: float | httpx.Timeout,
     max_connections: int,
     user_agent: str,
-) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` under a provider client: no redirects followed, a pool of
-    ``max_connections`` kept alive, a 10 s connect timeout unless ``timeout`` says otherwise."""
-    return httpx.AsyncClient(
+) -> Exchange:
+    """The exchange under a provider client: redirects never followed, at most ``max_connections`` in
+    flight and kept alive, a 10 s connect timeout unless ``timeout`` says otherwise, TLS always verified
+    (``SSL_CERT_FILE``/``SSL_CERT_DIR`` name a private CA)."""
+    limits = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
+    if transport is None and not proxies_configured():
+        return H1Exchange(max_connections=max_connections, timeout=limits, user_agent=user_agent)
+    client = httpx.AsyncClient(
         transport=transport,
-        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0),
+        timeout=limits,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         verify=True,
         follow_redirects=False,
-        trust_env=trust_env,
+        # An injected transport must see every request: environment proxies would bypass it.
+        trust_env=transport is None,
         headers={"User-Agent": user_agent},
     )
+    return HttpxExchange(client)
 
 
 _Client = TypeVar("_Client", bound="ClientLifecycle")
@@ -390,4 +371,4 @@ class ClientLifecycle:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._core.http.aclose()
+        await self._core.exchange.aclose()

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from reconciler.providers._http_core import (
@@ -79,26 +78,8 @@ class HttpCore(HttpCoreBase):
         scrubbed: dict[str, Any] = json.loads(raw.replace(json.dumps(self._api_key)[1:-1], "***"))
         return scrubbed
 
-    def lost_reason(self, exc: Exception) -> str:
-        if isinstance(exc, httpx.HTTPError):
-            return self._reason(exc)
-        # A transport (an ASGI app, a custom transport) failing outside httpx's own error types: the type
-        # is kept in the message so a bug there stays diagnosable.
-        return f"transport failed: {type(exc).__name__}"
-
     def should_retry(self, error: ProviderError, replay: Replay) -> bool:
         return isinstance(error, ArkerError) and should_retry(error, replay)
-
-    async def _read(self, response: httpx.Response, cap: int, method: str, path: str) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise ArkerResponseTooLarge(
-                f"response declares {int(declared)} bytes, above the {cap}-byte cap",
-                method=method,
-                path=path,
-                status=response.status_code,
-            )
-        return await super()._read(response, cap, method, path)
 
     async def request(
         self,

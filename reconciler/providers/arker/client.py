@@ -33,7 +33,6 @@ import hashlib
 import json
 import posixpath
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
@@ -44,10 +43,9 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.engine.errors import TransientError
-from reconciler.providers._http_core import ClientLifecycle, http_client
+from reconciler.providers._http_core import ClientLifecycle, open_exchange
 
 from ._http import CallStats, HttpCore, Operation, Reply, describe_validation_error
-from ._lanes import LaneTransport
 from .connection import ConnectionSettings
 from .errors import (
     ERROR_CLASSES,
@@ -194,21 +192,12 @@ class ArkerClient(ClientLifecycle):
         self.settings = settings
         self._base = httpx.URL(settings.base_url)
         self._control = httpx.URL(settings.control_base_url)
-        injected = transport is not None
-        if transport is None and not _proxies_configured():
-            # httpcore's own pool burns CPU when many requests are in flight at once (see _lanes.py).
-            transport = LaneTransport(max_connections)
-        http = http_client(
-            transport=transport,
-            # An injected transport must see every request: environment proxies would bypass it.
-            trust_env=not injected,
-            timeout=timeout,
-            max_connections=max_connections,
-            user_agent=_USER_AGENT,
+        exchange = open_exchange(
+            transport=transport, timeout=timeout, max_connections=max_connections, user_agent=_USER_AGENT
         )
         self.stats = CallStats()
         self._core = HttpCore(
-            http,
+            exchange,
             api_key=settings.api_key.get_secret_value(),
             retry=retry or RetryPolicy(),
             max_response_bytes=max_response_bytes,
@@ -806,11 +795,6 @@ class ArkerClient(ClientLifecycle):
             recovery=error.recovery,
             file_path=file_path,
         )
-
-
-def _proxies_configured() -> bool:
-    """Whether the environment names an HTTP proxy (httpx's default transport then routes through it)."""
-    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
 def _transient(error: ArkerAPIError) -> bool:

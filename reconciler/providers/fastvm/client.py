@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter
 
-from reconciler.providers._http_core import ClientLifecycle, http_client
+from reconciler.providers._http_core import ClientLifecycle, open_exchange
 
 from ._http import CallStats, HttpCore, Operation, Reply
 from .connection import FastvmSettings
@@ -147,15 +147,11 @@ class FastvmClient(ClientLifecycle):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.settings = settings
-        http = http_client(
-            transport=transport,
-            trust_env=transport is None,
-            timeout=timeout,
-            max_connections=max_connections,
-            user_agent=_USER_AGENT,
+        exchange = open_exchange(
+            transport=transport, timeout=timeout, max_connections=max_connections, user_agent=_USER_AGENT
         )
         self._core = HttpCore(
-            http,
+            exchange,
             api_key=settings.api_key.get_secret_value(),
             retry=retry or RetryPolicy(),
             max_response_bytes=max_response_bytes,

@@ -1,0 +1,305 @@
+"""HTTP/1.1 keep-alive connections on asyncio: the default :class:`~reconciler.providers._exchange.Exchange`.
+
+Why not httpx's pool: a plan makes thousands of small calls, and each one cost ~1.5 ms of client CPU in
+httpx's request/response models, httpcore's pool and h11 (profiled; docs/performance.md); here it is ~0.1
+ms. The API client needs only this much of HTTP: one request at a time per connection (no pipelining),
+bodies we send whole, responses read whole within a cap, TLS always verified. Anything else (proxies)
+goes through httpx.
+
+Connections are kept per origin and reused most-recently-freed first, so a few warm connections stay busy
+and the rest expire; at most ``max_connections`` are open or being opened at once, and a request waits
+for a free one up to the pool timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from reconciler.providers._exchange import (
+    ExchangeConnectError,
+    ExchangeLost,
+    ExchangeTimeout,
+    ExchangeTooLarge,
+    Params,
+    RawReply,
+)
+from reconciler.providers._h1_wire import BodyTooLarge, ProtocolViolation, ResponseParser, request_head
+
+__all__ = ["H1Exchange"]
+
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (as httpx); servers commonly allow >= 5 s
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters a request target may carry as they are; anything else is percent-encoded.
+_TARGET_SAFE = "/%:@!$&'()*+,;=-._~"
+_Origin = tuple[str, str, int]
+
+
+class _Connection(asyncio.Protocol):
+    """One connection, one request at a time. ``exchange`` sends a request and waits for its response."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._parser: ResponseParser | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._read_timeout: float | None = None
+        self._last_data = 0.0
+        self.closed = False
+        self.idle_since = 0.0
+
+    # ── asyncio callbacks ───────────────────────────────────────────────────────────────────────────────
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None or self._done is None or self._done.done():
+            self.close()  # bytes nobody asked for: the connection can no longer be trusted
+            return
+        self._last_data = self._loop.time()
+        try:
+            complete = parser.feed(data)
+        except (ProtocolViolation, BodyTooLarge) as exc:
+            self._fail(exc)
+            return
+        if complete:
+            self._done.set_result(None)
+
+    def eof_received(self) -> bool:
+        self._ended()
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._ended()
+
+    def _ended(self) -> None:
+        done = self._done
+        if done is None or done.done() or self._parser is None:
+            return
+        try:
+            self._parser.end_of_stream()
+        except ProtocolViolation as violation:
+            self._fail(violation)
+            return
+        done.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(exc)
+        self.close()
+
+    def _on_timer(self) -> None:
+        # A read timeout is inactivity, as httpx's: a long body that keeps arriving is not timed out.
+        timeout = self._read_timeout
+        if timeout is None or self._done is None or self._done.done():
+            return
+        quiet = self._loop.time() - self._last_data
+        if quiet >= timeout:
+            self._fail(TimeoutError())
+        else:
+            self._timer = self._loop.call_later(timeout - quiet, self._on_timer)
+
+    # ── use ─────────────────────────────────────────────────────────────────────────────────────────────
+
+    @property
+    def usable(self) -> bool:
+        transport = self._transport
+        return not self.closed and transport is not None and not transport.is_closing()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()  # no graceful close: nothing more will be read or sent
+
+    async def exchange(self, data: bytes, parser: ResponseParser, read_timeout: float | None) -> None:
+        """Send ``data`` (one whole request) and wait until ``parser`` holds the whole response."""
+        assert self._transport is not None
+        self._parser = parser
+        self._done = done = self._loop.create_future()
+        self._read_timeout = read_timeout
+        self._last_data = self._loop.time()
+        if read_timeout is not None:
+            self._timer = self._loop.call_later(read_timeout, self._on_timer)
+        try:
+            self._transport.write(data)
+            await done
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._parser = None
+            self._done = None
+
+
+class H1Exchange:
+    """The pool. ``exchange`` is safe to call from many tasks at once."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        timeout: httpx.Timeout,
+        user_agent: str,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        self._capacity = max_connections
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._expiry = keepalive_expiry
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._slots: asyncio.Semaphore | None = None  # created in the running loop, on first use
+        self._ssl: ssl.SSLContext | None = None
+        self._closed = False
+
+    # ── connections ─────────────────────────────────────────────────────────────────────────────────────
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # Built once per pool (it loads the CA bundle); honours SSL_CERT_FILE/SSL_CERT_DIR like httpx.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(verify=True, trust_env=True)
+        return self._ssl
+
+    async def _acquire(self) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._capacity)
+        slots = self._slots
+        if not slots.locked():
+            await slots.acquire()  # free now: no timer needed
+            return
+        try:
+            await asyncio.wait_for(slots.acquire(), self._timeout.pool)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ExchangeConnectError("PoolTimeout: no free connection within the pool timeout") from None
+
+    def _reuse(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()
+            if connection.usable and now - connection.idle_since < self._expiry:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        tls = self._ssl_context() if scheme == "https" else None
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(loop), host, port, ssl=tls, server_hostname=host if tls else None
+                ),
+                self._timeout.connect,
+            )
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ExchangeConnectError(f"ConnectTimeout: no connection to {host}:{port} in time") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ExchangeConnectError(f"ConnectError: {exc}") from None
+        return connection
+
+    def _release(self, origin: _Origin, connection: _Connection, reusable: bool) -> None:
+        self._busy.discard(connection)
+        if reusable and connection.usable and not self._closed:
+            connection.idle_since = asyncio.get_running_loop().time()
+            self._idle.setdefault(origin, []).append(connection)
+        else:
+            connection.close()
+
+    # ── requests ────────────────────────────────────────────────────────────────────────────────────────
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        cap: int,
+    ) -> RawReply:
+        if self._closed:
+            raise ExchangeConnectError("the client is closed")
+        origin, host_header, target = _split(url, params)
+        if content is None and method in ("POST", "PUT", "PATCH"):
+            content = b""  # a body-carrying method says so, or servers wait for one
+        head = request_head(
+            method,
+            target,
+            host_header,
+            [("User-Agent", self._user_agent), *headers.items()],
+            None if content is None else len(content),
+        )
+        await self._acquire()
+        assert self._slots is not None
+        slots = self._slots
+        try:
+            connection = self._reuse(origin) or await self._connect(origin)
+            self._busy.add(connection)
+            parser = ResponseParser(cap=cap, head_only=method == "HEAD")
+            reusable = False
+            try:
+                await connection.exchange(head + content if content else head, parser, self._timeout.read)
+                reusable = parser.reusable
+            except BodyTooLarge as exc:
+                raise ExchangeTooLarge(str(exc), exc.status) from None
+            except ProtocolViolation as exc:
+                raise ExchangeLost(f"RemoteProtocolError: {exc}") from None
+            except TimeoutError:
+                raise ExchangeTimeout(f"ReadTimeout: no answer within {self._timeout.read} s") from None
+            except OSError as exc:
+                raise ExchangeLost(f"ReadError: {exc}") from None
+            finally:
+                self._release(origin, connection, reusable)
+        finally:
+            slots.release()
+        return RawReply(parser.status, parser.headers, parser.body)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+        for connection in list(self._busy):
+            connection.close()
+        await asyncio.sleep(0)  # let the transports run their close callbacks
+
+
+def _split(url: str, params: Params | None) -> tuple[_Origin, str, str]:
+    """Origin (scheme, host, port), the Host header and the request target of ``url`` + ``params``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ExchangeConnectError(f"UnsupportedProtocol: {scheme or 'no'} scheme in the URL")
+    host = parts.hostname
+    if not host:
+        raise ExchangeConnectError("UnsupportedProtocol: no host in the URL")
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise ExchangeConnectError("UnsupportedProtocol: invalid port in the URL") from None
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
+    target = quote(parts.path or "/", safe=_TARGET_SAFE)
+    query = parts.query
+    if params:
+        encoded = urlencode(params)
+        query = f"{query}&{encoded}" if query else encoded
+    if query:
+        target = f"{target}?{quote(query, safe=_TARGET_SAFE + '?')}"
+    return (scheme, host, port), host_header, target

@@ -1,0 +1,332 @@
+"""H1Exchange over real loopback sockets: reuse, limits, timeouts, broken servers, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from reconciler.providers._exchange import (
+    ExchangeConnectError,
+    ExchangeLost,
+    ExchangeTimeout,
+    ExchangeTooLarge,
+)
+from reconciler.providers._h1 import H1Exchange
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class _Server:
+    """Loopback server: ``handler`` answers each request on a connection; counts connections."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        request = head + (await reader.readexactly(length) if length else b"")
+        self.requests.append(request)
+        return request
+
+
+@asynccontextmanager
+async def _serving(handler: Callable[[_Server], Handler]) -> AsyncIterator[tuple[_Server, str]]:
+    server = _Server(lambda r, w: asyncio.sleep(0))
+    server.handler = handler(server)
+    listener = await asyncio.start_server(server._serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        listener.close()
+
+
+def _ok(body: bytes = b"{}", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" % (len(body), extra) + body
+
+
+def _keepalive(delay: float = 0.0, body: bytes = b"{}") -> Callable[[_Server], Handler]:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(_ok(body))
+
+        return handle
+
+    return make
+
+
+def _pool(connections: int = 4, **timeouts: float) -> H1Exchange:
+    return H1Exchange(
+        max_connections=connections, timeout=httpx.Timeout(5.0, **timeouts), user_agent="arkerctl-test"
+    )
+
+
+async def _get(pool: H1Exchange, url: str, *, cap: int = 1 << 20, params: object = None) -> tuple[int, bytes]:
+    reply = await pool.exchange("GET", url, params=params, headers={"Accept": "x/y"}, content=None, cap=cap)  # type: ignore[arg-type]
+    return reply.status, reply.content
+
+
+def test_requests_reuse_connections_and_never_exceed_the_limit() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive(delay=0.01)) as (server, url):
+            pool = _pool(4)
+            replies = await asyncio.gather(*(_get(pool, f"{url}/v1/vms") for _ in range(40)))
+            assert replies == [(200, b"{}")] * 40
+            assert server.connections == 4  # 40 requests, 4 connections, each used ten times
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_request_line_headers_query_and_body_are_sent_as_given() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive()) as (server, url):
+            pool = _pool()
+            await _get(pool, f"{url}/v1/vms/a%2Fb", params={"cursor": "x y", "limit": "5"})
+            reply = await pool.exchange(
+                "POST", f"{url}/v1/fork", params=None, headers={"X-K": "v"}, content=b'{"a":1}', cap=100
+            )
+            assert reply.status == 200
+            await pool.exchange("POST", f"{url}/v1/run", params=None, headers={}, content=None, cap=100)
+            await pool.aclose()
+        port = url.rsplit(":", 1)[1]
+        get, post, empty = server.requests
+        assert get.startswith(
+            b"GET /v1/vms/a%2Fb?cursor=x+y&limit=5 HTTP/1.1\r\nHost: 127.0.0.1:" + port.encode()
+        )
+        assert b"\r\nUser-Agent: arkerctl-test\r\n" in get and b"\r\nAccept: x/y\r\n" in get
+        assert post.startswith(b"POST /v1/fork HTTP/1.1") and post.endswith(
+            b'Content-Length: 7\r\n\r\n{"a":1}'
+        )
+        assert empty.endswith(b"Content-Length: 0\r\n\r\n")  # a POST without a body says so
+
+    asyncio.run(main())
+
+
+def test_a_connection_the_server_closed_is_not_reused() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(_ok())
+            await writer.drain()  # then close: the idle connection dies in the pool
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1)
+            for _ in range(3):
+                assert await _get(pool, url) == (200, b"{}")
+                await asyncio.sleep(0.05)
+            assert server.connections == 3
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_connection_close_and_read_until_close_bodies() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1)
+            assert await _get(pool, url) == (200, b"until-close")
+            assert await _get(pool, url) == (200, b"until-close")
+            assert server.connections == 2
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_chunked_response_split_across_writes() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                for piece in (
+                    b"HTTP/1.1 200 OK\r\nTransfer-",
+                    b"Encoding: chunked\r\n\r\n4\r\nab",
+                    b"cd\r\n0\r\n\r\n",
+                ):
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.005)
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1)
+            assert await _get(pool, url) == (200, b"abcd")
+            assert await _get(pool, url) == (200, b"abcd")
+            assert server.connections == 1
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_connect_failures_are_connect_errors() -> None:
+    async def main() -> None:
+        pool = _pool(1)
+        with pytest.raises(ExchangeConnectError, match="ConnectError"):
+            await _get(pool, "http://127.0.0.1:9/unreachable")
+        with pytest.raises(ExchangeConnectError, match="scheme"):
+            await _get(pool, "ftp://127.0.0.1/x")
+        # The failed attempt gave its slot back: the only slot is free for the next one.
+        with pytest.raises(ExchangeConnectError):
+            await asyncio.wait_for(_get(pool, "http://127.0.0.1:9/unreachable"), 5)
+        await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_silent_server_is_a_read_timeout_and_the_slot_comes_back() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            if len(server.requests) == 1:
+                await asyncio.sleep(10)  # the first request never gets an answer
+            writer.write(_ok())
+            await server.read_request(reader)
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1, read=0.2)
+            with pytest.raises(ExchangeTimeout, match="ReadTimeout"):
+                await _get(pool, url)
+            assert await _get(pool, url) == (200, b"{}")  # on a new connection: the old one was dropped
+            assert server.connections == 2
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_slow_but_steady_body_is_not_a_timeout() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
+            for byte in b"abcdef":
+                await asyncio.sleep(0.1)
+                writer.write(bytes([byte]))
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (_, url):
+            pool = _pool(1, read=0.3)  # the whole body takes 0.6 s, no gap is longer than 0.1 s
+            assert await _get(pool, url) == (200, b"abcdef")
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_waiting_for_a_connection_honours_the_pool_timeout() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive(delay=0.5)) as (_, url):
+            pool = _pool(1, pool=0.05)
+            held = asyncio.ensure_future(_get(pool, url))
+            await asyncio.sleep(0.05)
+            with pytest.raises(ExchangeConnectError, match="PoolTimeout"):
+                await _get(pool, url)
+            assert await held == (200, b"{}")
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"", ExchangeLost),  # closed without a response
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", ExchangeLost),  # closed mid-body
+        (b"garbage\r\n\r\n", ExchangeLost),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 999999\r\n\r\n", ExchangeTooLarge),
+    ],
+)
+def test_broken_answers_are_typed_and_the_connection_is_dropped(
+    answer: bytes, error: type[Exception]
+) -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            if len(server.requests) == 1:
+                writer.write(answer)
+                return  # and close
+            writer.write(_ok())
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1)
+            with pytest.raises(error):
+                await _get(pool, url, cap=1000)
+            assert await _get(pool, url) == (200, b"{}")
+            assert server.connections == 2
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_cancelling_a_request_frees_its_slot_and_drops_its_connection() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive(delay=0.3)) as (server, url):
+            pool = _pool(1, pool=2.0)
+            task = asyncio.ensure_future(_get(pool, url))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await _get(pool, url) == (200, b"{}")
+            assert server.connections == 2  # the cancelled exchange's connection was not reused
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_idle_connections_expire() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive()) as (server, url):
+            pool = H1Exchange(
+                max_connections=1, timeout=httpx.Timeout(5.0), user_agent="t", keepalive_expiry=0.05
+            )
+            await _get(pool, url)
+            await asyncio.sleep(0.1)
+            await _get(pool, url)
+            assert server.connections == 2
+            await pool.aclose()
+            with pytest.raises(ExchangeConnectError, match="closed"):
+                await _get(pool, url)
+
+    asyncio.run(main())
