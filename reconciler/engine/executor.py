@@ -1,8 +1,10 @@
 """Run a DAG of operations: each node as soon as its dependencies succeeded, at most N at once.
 
 The scheduler is event driven and O(nodes + edges): a heap of ready nodes, a count of unfinished
-dependencies per node, and a queue the finished tasks push themselves onto (no polling, no
-``asyncio.wait`` over the whole in-flight set). Failures are data, not exceptions: every node gets an
+dependencies per node, and a queue the tasks push themselves onto when they free their slot and when
+they finish (no polling, no ``asyncio.wait`` over the whole in-flight set). A node may end with a
+``settle`` step that holds no slot (waiting for a durable state write): the next operation starts
+meanwhile, and the node's dependents still wait for it. Failures are data, not exceptions: every node gets an
 ``Outcome``. Only ``asyncio.CancelledError`` (and other ``BaseException``s such as ``KeyboardInterrupt``)
 propagate, after the operations still in flight have been cancelled and awaited.
 """
@@ -13,9 +15,9 @@ import asyncio
 import contextlib
 import heapq
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 from .dag import CycleError, Graph
 from .errors import TransientError
@@ -129,9 +131,13 @@ async def execute(
     stop: asyncio.Event | None = None,
     on_event: Callable[[ExecutionEvent[K, R]], None] | None = None,
     retry: RetryPolicy | None = None,
+    settle: Callable[[K, R], Awaitable[None]] | None = None,
 ) -> ExecutionReport[K, R]:
     """Run every node of ``graph`` (an edge ``a -> b`` means a runs after b succeeded).
 
+    * At most ``parallelism`` nodes are in ``run`` at once. ``settle(node, result)``, when given, is
+      awaited after a successful ``run`` without holding one of those slots; the node succeeds (and its
+      dependents may start) once it returns, and an exception from it fails the node.
     * An ``Exception`` from ``run`` fails that node; what depends on it, directly or not, becomes
       ``upstream_failed`` (with ``cause``); independent branches carry on.
     * ``stop`` set: operations in flight finish, nothing new starts, the rest are ``skipped``.
@@ -149,7 +155,7 @@ async def execute(
     cycles = graph.cycles()
     if cycles:
         raise CycleError(cycles)
-    return await _Run(graph, run, parallelism, stop, on_event, retry).go()
+    return await _Run(graph, run, parallelism, stop, on_event, retry, settle).go()
 
 
 class _Run(Generic[K, R]):
@@ -161,8 +167,11 @@ class _Run(Generic[K, R]):
         stop: asyncio.Event | None,
         on_event: Callable[[ExecutionEvent[K, R]], None] | None,
         retry: RetryPolicy | None,
+        settle: Callable[[K, R], Awaitable[None]] | None,
     ) -> None:
         self.run = run
+        self.settle_step = settle
+        self.freed_early: set[K] = set()  # nodes settling: their slot is already counted free
         self.parallelism = parallelism
         self.stop = stop
         self.on_event = on_event
@@ -188,18 +197,29 @@ class _Run(Generic[K, R]):
 
     async def go(self) -> ExecutionReport[K, R]:
         running: dict[asyncio.Task[Outcome[K, R]], K] = {}
-        finished: asyncio.Queue[asyncio.Task[Outcome[K, R]]] = asyncio.Queue()
+        # A task is put here when done; None when a node frees its slot early to settle.
+        finished: asyncio.Queue[asyncio.Task[Outcome[K, R]] | None] = asyncio.Queue()
+        busy = 0  # nodes holding a slot
         try:
             while True:
-                while self.ready and len(running) < self.parallelism and not self.halted():
+                while self.ready and busy < self.parallelism and not self.halted():
                     node = heapq.heappop(self.ready)
-                    task = asyncio.create_task(self.attempts(node))
+                    task = asyncio.create_task(self.lifecycle(node, finished))
                     running[task] = node
+                    busy += 1
                     task.add_done_callback(finished.put_nowait)
                 if not running:
                     break
-                task = await finished.get()
+                item = await finished.get()
+                if item is None:  # a node went on to settle: its slot is free
+                    busy -= 1
+                    continue
+                task = item
                 node = running.pop(task)
+                if node in self.freed_early:
+                    self.freed_early.discard(node)
+                else:
+                    busy -= 1
                 if task.cancelled():
                     # The operation itself was cancelled: that is never a mere failed outcome.
                     raise asyncio.CancelledError(f"operation {node} was cancelled")
@@ -243,6 +263,28 @@ class _Run(Generic[K, R]):
                 continue
             self.record(dependent, Outcome(status="upstream_failed", cause=node))
             stack.extend(reversed(self.dependents[dependent]))
+
+    async def lifecycle(
+        self, node: K, slots: asyncio.Queue[asyncio.Task[Outcome[K, R]] | None]
+    ) -> Outcome[K, R]:
+        """``attempts``; then, when the node succeeded and there is a ``settle`` step, the slot is freed
+        and the node settles. Without one the slot is freed when the task is done (as before)."""
+        outcome = await self.attempts(node)
+        if self.settle_step is None or outcome.status != "succeeded":
+            return outcome
+        self.freed_early.add(node)
+        slots.put_nowait(None)
+        try:
+            await self.settle_step(node, cast(R, outcome.result))  # set: the node succeeded
+        except Exception as err:
+            return Outcome(
+                "failed",
+                error=err,
+                started_at=outcome.started_at,
+                finished_at=_now(),
+                attempts=outcome.attempts,
+            )
+        return replace(outcome, finished_at=_now())
 
     async def attempts(self, node: K) -> Outcome[K, R]:
         started = _now()

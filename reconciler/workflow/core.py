@@ -38,7 +38,7 @@ from reconciler.state import (
 )
 from reconciler.state.model import config_hash
 
-from .recorder import StateRecorder
+from .recorder import Deferred, StateRecorder
 from .settings import RunSettings
 
 __all__ = [
@@ -230,7 +230,7 @@ async def apply_planned(
         except KeyError:
             raise WorkflowError(f"{address}: no provider {name!r} is configured") from None
 
-    async def run(op: Operation) -> None:
+    async def perform(op: Operation) -> None:
         rc = changes[op.address]
         provider = provider_for(op.address)
         if op.step == "delete":
@@ -255,6 +255,21 @@ async def apply_planned(
             raise WorkflowError(f"{op.address} is not in state")
         await provider.update(config, entry, planned.live.get(op.address), recorder)
 
+    in_flight: dict[Operation, Deferred] = {}
+
+    async def run(op: Operation) -> None:
+        with recorder.deferring() as deferred:
+            try:
+                await perform(op)
+            except Exception:
+                await deferred.wait()  # what the operation did record must land (a failed write wins)
+                raise
+        in_flight[op] = deferred
+
+    async def settle(op: Operation, _: None) -> None:
+        # Outside the parallelism slot: the next operation starts while this one's record is written.
+        await in_flight.pop(op).wait()
+
     # Every plain create's intent in one write up front (instead of one write per create as it starts).
     creates = [
         configs[rc.address]
@@ -270,6 +285,7 @@ async def apply_planned(
         stop=stop,
         on_event=on_event,
         retry=_operation_retry(ws.settings.operation_attempts),
+        settle=settle,
     )
     # Creates that never started leave nothing behind: drop their intents.
     never_started = [

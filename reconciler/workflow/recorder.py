@@ -4,19 +4,47 @@ Operations finish concurrently; writing the whole document once per operation wo
 spend its time in fsync. The recorder coalesces: an operation updates the in-memory document and waits
 for a write that started after its change. One write at a time runs (in a worker thread, so the event
 loop keeps going), and it carries every change made before it started.
+
+Inside :meth:`StateRecorder.deferring`, a final record (not an intent) or a forget does not wait: the
+write starts at once and the scope collects it, so the operation can give up its parallelism slot and
+wait for durability afterwards (``execute(settle=...)``). Intents are always durable before the call
+that creates the object is sent: they are what lets a crashed run find its objects again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from reconciler.providers.base import is_pending
 from reconciler.state import ResourceState, StateBackend, StateDocument
 
-__all__ = ["StateRecorder"]
+__all__ = ["Deferred", "StateRecorder"]
 
 _log = logging.getLogger(__name__)
+
+
+class Deferred:
+    """The writes an operation left in flight; :meth:`wait` returns once all of them are durable."""
+
+    def __init__(self) -> None:
+        self._futures: list[asyncio.Future[None]] = []
+
+    def add(self, future: asyncio.Future[None]) -> None:
+        self._futures.append(future)
+
+    async def wait(self) -> None:
+        futures, self._futures = self._futures, []
+        for future in futures:
+            # shield: a cancelled operation must not cancel the write other operations wait for.
+            await asyncio.shield(future)
+
+
+_scope: contextvars.ContextVar[Deferred | None] = contextvars.ContextVar("state_deferred", default=None)
 
 
 @dataclass
@@ -49,14 +77,24 @@ class StateRecorder:
     def current(self, address: str) -> ResourceState | None:
         return self._doc.resources.get(address)
 
+    @contextlib.contextmanager
+    def deferring(self) -> Iterator[Deferred]:
+        """Final records and forgets made in this block (this task) are collected instead of awaited."""
+        deferred = Deferred()
+        token = _scope.set(deferred)
+        try:
+            yield deferred
+        finally:
+            _scope.reset(token)
+
     async def record(self, resource: ResourceState) -> None:
         self._doc = self._doc.with_resource(resource)
-        await self._durable()
+        await self._durable(deferrable=not is_pending(resource))
 
     async def forget(self, address: str) -> None:
         if address in self._doc.resources:
             self._doc = self._doc.without(address)
-            await self._durable()
+            await self._durable(deferrable=True)
 
     async def record_many(self, resources: list[ResourceState]) -> None:
         """Record several entries with one durable write."""
@@ -77,12 +115,16 @@ class StateRecorder:
         self._doc = doc.model_copy(update={"serial": self._doc.serial})
         await self._durable()
 
-    async def _durable(self) -> None:
+    async def _durable(self, *, deferrable: bool = False) -> None:
         self._version += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._version, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop())
+        scope = _scope.get() if deferrable else None
+        if scope is not None:
+            scope.add(future)
+            return
         # shield: a cancelled operation must not cancel the write other operations wait for.
         await asyncio.shield(future)
 

@@ -67,6 +67,80 @@ def test_parallelism_is_bounded_and_used() -> None:
     assert peak == 1
 
 
+def test_settling_frees_the_slot_and_dependents_wait_for_it() -> None:
+    # a <- c (c after a); b independent. One slot: b runs while a settles; c only after a settled.
+    g: Graph[str] = Graph(["a", "b"])
+    g.add_edge("c", "a")
+    log: list[str] = []
+
+    async def main() -> ExecutionReport[str, str]:
+        release = asyncio.Event()
+
+        async def run(node: str) -> str:
+            log.append(f"run {node}")
+            if node == "b":
+                release.set()  # b ran while a was still settling
+            return node.upper()
+
+        async def settle(node: str, result: str) -> None:
+            assert result == node.upper()
+            if node == "a":
+                await asyncio.wait_for(release.wait(), 5)
+            log.append(f"settled {node}")
+
+        return await execute(g, run, parallelism=1, settle=settle)
+
+    report = asyncio.run(main())
+    assert report.ok
+    assert log == ["run a", "run b", "settled b", "settled a", "run c", "settled c"]
+    assert report.outcomes["a"].result == "A"
+
+
+def test_a_failed_settle_fails_the_node_and_its_dependents_and_failed_runs_do_not_settle() -> None:
+    g: Graph[str] = Graph(["x"])
+    g.add_edge("b", "a")
+    settled: list[str] = []
+
+    async def run(node: str) -> None:
+        if node == "x":
+            raise PermanentError("refused")
+
+    async def settle(node: str, _: None) -> None:
+        settled.append(node)
+        if node == "a":
+            raise OSError("state write failed")
+
+    report = asyncio.run(execute(g, run, parallelism=2, settle=settle))
+    assert report.outcomes["a"].status == "failed"
+    assert isinstance(report.outcomes["a"].error, OSError)
+    assert report.outcomes["b"].status == "upstream_failed" and report.outcomes["b"].cause == "a"
+    assert report.outcomes["x"].status == "failed" and settled == ["a"]
+
+
+def test_parallelism_counts_running_not_settling_nodes() -> None:
+    g: Graph[int] = Graph(range(12))
+    active = settling = 0
+    peak = peak_settling = 0
+
+    async def run(node: int) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.002)
+        active -= 1
+
+    async def settle(node: int, _: None) -> None:
+        nonlocal settling, peak_settling
+        settling += 1
+        peak_settling = max(peak_settling, settling)
+        await asyncio.sleep(0.05)  # slow settles must not hold back new runs
+        settling -= 1
+
+    report = asyncio.run(execute(g, run, parallelism=3, settle=settle))
+    assert report.ok and peak == 3
+    assert peak_settling > 3  # more nodes settle at once than there are slots
+
+
 def test_failure_marks_everything_below_and_independent_branches_carry_on() -> None:
     boom = PermanentError("quota exceeded")
 

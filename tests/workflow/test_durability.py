@@ -1,0 +1,110 @@
+"""Durable state during apply: an operation's record is written while the next operation already runs,
+yet nothing that depends on it starts before it is durable, and a failed write fails the operation."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from reconciler.state import StateDocument, StateWriteError
+from reconciler.state.local import LocalStateBackend
+
+from .harness import Stack
+
+FILESYSTEMS = "".join(
+    f"""
+---
+apiVersion: arkerctl/v1
+kind: Filesystem
+metadata: {{name: fs-{n}}}
+spec: {{}}
+"""
+    for n in range(4)
+)
+MANIFEST = (
+    """
+apiVersion: arkerctl/v1
+kind: Stack
+metadata: {name: durable}
+---
+apiVersion: arkerctl/v1
+kind: VM
+metadata: {name: base}
+spec: {source: ubuntu}
+---
+apiVersion: arkerctl/v1
+kind: VM
+metadata: {name: child}
+spec: {source: base}
+"""
+    + FILESYSTEMS
+)
+
+
+def _slow_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every state write takes 0.1 s more."""
+    original = LocalStateBackend.write
+
+    def write(backend: LocalStateBackend, doc: StateDocument, **kwargs: Any) -> StateDocument:
+        time.sleep(0.1)
+        return original(backend, doc, **kwargs)
+
+    monkeypatch.setattr(LocalStateBackend, "write", write)
+
+
+def test_the_next_operation_runs_while_a_record_is_written(
+    blank: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blank.write("stack.yaml", MANIFEST)
+    _slow_writes(monkeypatch)
+    result = blank.apply(parallelism=1)
+    assert result.ok, result.report.outcomes
+    outcomes = {str(op): o for op, o in result.report.outcomes.items()}
+    spans = sorted((o.started_at, o.finished_at) for o in outcomes.values())
+    # One slot, yet operations overlap: each one's 0.1 s write runs while the next one works.
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))  # type: ignore[operator]
+    # A dependent never starts before what it depends on is durable.
+    base_done = outcomes["create vm.base"].finished_at
+    child_started = outcomes["create vm.child"].started_at
+    assert base_done is not None and child_started is not None and base_done <= child_started
+    assert all(o.finished_at is not None for o in outcomes.values())
+    state = blank.state()
+    assert state is not None and sorted(state.resources) == sorted(
+        ["vm.base", "vm.child", *(f"filesystem.fs-{n}" for n in range(4))]
+    )
+    assert not any(entry.values.get("__pending__") for entry in state.resources.values())
+
+
+def test_a_write_failing_after_the_operation_fails_it_and_its_dependents(
+    blank: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blank.write("stack.yaml", MANIFEST)
+    original = LocalStateBackend.write
+    failed = threading.Event()
+
+    def write(backend: LocalStateBackend, doc: StateDocument, **kwargs: Any) -> StateDocument:
+        # The up-front write of the intents works; the first write holding base's result does not.
+        base = doc.resources.get("vm.base")
+        if not failed.is_set() and base is not None and "__pending__" not in base.values:
+            failed.set()
+            raise StateWriteError(backend.describe(), "disk full")
+        return original(backend, doc, **kwargs)
+
+    monkeypatch.setattr(LocalStateBackend, "write", write)
+    result = blank.apply(parallelism=2)
+    outcomes = {str(op): o for op, o in result.report.outcomes.items()}
+    assert outcomes["create vm.base"].status == "failed"
+    assert isinstance(outcomes["create vm.base"].error, StateWriteError)
+    assert outcomes["create vm.child"].status == "upstream_failed"
+    assert not result.ok
+    # Nothing is lost: base exists, and the state either records it or keeps its intent for the next
+    # refresh to adopt; the next apply converges.
+    state = blank.state()
+    assert state is not None and "vm.base" in state.resources
+    assert blank.apply().ok
+    assert sorted(blank.live_vms()) == ["base", "child"]
+    assert not blank.plan().plan.has_changes
