@@ -33,7 +33,8 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
             cpu, emu_cpu = time.process_time() - cpu, emu.cpu_seconds() - emu_cpu
             served = delta(emu.stats(), before)
             if not result.ok:
-                raise RuntimeError(f"benchmark apply failed: {result.report.failed()[:3]}")
+                failed = [(str(op), result.report.outcomes[op].error) for op in result.report.failed[:3]]
+                raise RuntimeError(f"benchmark apply failed: {failed}")
             per_op = {
                 op: operation_seconds(calls, latency=latency, per_operation=special)
                 for op, calls in run.attribution.calls.items()
