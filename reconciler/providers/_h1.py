@@ -14,6 +14,8 @@ for a free one up to the pool timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import ssl
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urlsplit
@@ -36,6 +38,7 @@ KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (as httpx); servers
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters a request target may carry as they are; anything else is percent-encoded.
 _TARGET_SAFE = "/%:@!$&'()*+,;=-._~"
+_PLAIN_TARGET = re.compile(r"/[A-Za-z0-9/%:@!$&'()*+,;=\-._~?]*")
 _Origin = tuple[str, str, int]
 
 
@@ -282,7 +285,23 @@ class H1Exchange:
 
 def _split(url: str, params: Params | None) -> tuple[_Origin, str, str]:
     """Origin (scheme, host, port), the Host header and the request target of ``url`` + ``params``."""
-    parts = urlsplit(url)
+    start = url.find("://") + 3 if "://" in url else 0
+    end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+    base, rest = url[:end], url[end:]
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    origin, host_header = _origin(base)
+    rest = rest.partition("#")[0]
+    # Our clients build paths from quoted segments: the common case needs no re-quoting.
+    target = rest if _PLAIN_TARGET.fullmatch(rest) else quote(rest, safe=_TARGET_SAFE + "?")
+    if params:
+        target = f"{target}{'&' if '?' in target else '?'}{urlencode(params)}"
+    return origin, host_header, target
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(base: str) -> tuple[_Origin, str]:
+    parts = urlsplit(base)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise ExchangeConnectError(f"UnsupportedProtocol: {scheme or 'no'} scheme in the URL")
@@ -295,11 +314,4 @@ def _split(url: str, params: Params | None) -> tuple[_Origin, str, str]:
         raise ExchangeConnectError("UnsupportedProtocol: invalid port in the URL") from None
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
-    target = quote(parts.path or "/", safe=_TARGET_SAFE)
-    query = parts.query
-    if params:
-        encoded = urlencode(params)
-        query = f"{query}&{encoded}" if query else encoded
-    if query:
-        target = f"{target}?{quote(query, safe=_TARGET_SAFE + '?')}"
-    return (scheme, host, port), host_header, target
+    return (scheme, host, port), host_header

@@ -15,7 +15,7 @@ from reconciler.providers._exchange import (
     ExchangeTimeout,
     ExchangeTooLarge,
 )
-from reconciler.providers._h1 import H1Exchange
+from reconciler.providers._h1 import H1Exchange, _split
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -330,3 +330,18 @@ def test_idle_connections_expire() -> None:
                 await _get(pool, url)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "expected"),
+    [
+        ("http://127.0.0.1:8080/v1/vms/a%2Fb", {"limit": "5"}, ("127.0.0.1:8080", "/v1/vms/a%2Fb?limit=5")),
+        ("https://api.example/v1/x y?z=1#frag", None, ("api.example", "/v1/x%20y?z=1")),
+        ("https://api.example:443/v1", (("a", "1"), ("a", "2")), ("api.example", "/v1?a=1&a=2")),
+        ("http://h?x=1", {"y": "a b"}, ("h", "/?x=1&y=a+b")),
+        ("http://[::1]:8080", None, ("[::1]:8080", "/")),
+    ],
+)
+def test_request_targets_and_host_headers(url: str, params: object, expected: tuple[str, str]) -> None:
+    _, host, target = _split(url, params)  # type: ignore[arg-type]
+    assert (host, target) == expected
