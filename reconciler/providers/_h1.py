@@ -53,6 +53,7 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout: float | None = None
         self._last_data = 0.0
+        self._unsent = 0  # bytes of the request still in our write buffer at the last timer check
         self.closed = False
         self.idle_since = 0.0
 
@@ -101,10 +102,15 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def _on_timer(self) -> None:
-        # A read timeout is inactivity, as httpx's: a long body that keeps arriving is not timed out.
+        # A timeout is inactivity, as httpx's: a long body that keeps arriving (or a large upload that
+        # keeps leaving: our write buffer shrinking) is not timed out.
         timeout = self._read_timeout
         if timeout is None or self._done is None or self._done.done():
             return
+        unsent = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        if unsent != self._unsent:
+            self._unsent = unsent
+            self._last_data = self._loop.time()
         quiet = self._loop.time() - self._last_data
         if quiet >= timeout:
             self._fail(TimeoutError())
@@ -134,6 +140,7 @@ class _Connection(asyncio.Protocol):
             self._timer = self._loop.call_later(read_timeout, self._on_timer)
         try:
             self._transport.write(data)
+            self._unsent = self._transport.get_write_buffer_size()
             await done
         finally:
             if self._timer is not None:

@@ -49,10 +49,12 @@ class _Server:
 
 
 @asynccontextmanager
-async def _serving(handler: Callable[[_Server], Handler]) -> AsyncIterator[tuple[_Server, str]]:
+async def _serving(
+    handler: Callable[[_Server], Handler], *, limit: int = 1 << 16
+) -> AsyncIterator[tuple[_Server, str]]:
     server = _Server(lambda r, w: asyncio.sleep(0))
     server.handler = handler(server)
-    listener = await asyncio.start_server(server._serve, "127.0.0.1", 0)
+    listener = await asyncio.start_server(server._serve, "127.0.0.1", 0, limit=limit)
     port = listener.sockets[0].getsockname()[1]
     try:
         yield server, f"http://127.0.0.1:{port}"
@@ -345,3 +347,29 @@ def test_idle_connections_expire() -> None:
 def test_request_targets_and_host_headers(url: str, params: object, expected: tuple[str, str]) -> None:
     _, host, target = _split(url, params)  # type: ignore[arg-type]
     assert (host, target) == expected
+
+
+def test_a_slow_but_steady_upload_is_not_a_timeout() -> None:
+    # Far more than the socket buffers hold: read at ~1 MB per 20 ms, the upload takes about a second,
+    # while what the kernel buffers once our side has sent everything drains well within the timeout.
+    body = b"x" * (48 << 20)
+
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            received = 0
+            while received < len(body):
+                received += len(await reader.read(1 << 20))
+                await asyncio.sleep(0.02)
+            writer.write(_ok())
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make, limit=1 << 20) as (_, url):
+            pool = _pool(1, read=0.3)
+            reply = await pool.exchange("PUT", url, params=None, headers={}, content=body, cap=100)
+            assert reply.status == 200
+            await pool.aclose()
+
+    asyncio.run(main())
