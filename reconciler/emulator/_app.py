@@ -12,11 +12,13 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ._envelope import json_response
 from ._operations import OperationMatcher
+from ._routing import FastRoutes
 from .faults import ASGIApp, FaultKind, FaultPlan, InjectedResponse
 from .settings import EmulatorSettings
 from .stats import OperationStats
@@ -36,11 +38,17 @@ Endpoint = Callable[[Request], Any]
 class EmulatorApp(Starlette):
     """A Starlette app whose whole middleware stack sits inside an outer wrapper (the fault layer).
 
-    The fault layer must be outermost: to drop a connection it needs the server's own ``send``.
+    The fault layer must be outermost: to drop a connection it needs the server's own ``send``. Inside
+    Starlette's error middleware, :class:`FastRoutes` serves the routes without the router's scan.
     """
 
     def __init__(self, *, outer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
         self._outer = outer
+        routes = kwargs.get("routes") or ()
+        kwargs["middleware"] = [
+            Middleware(FastRoutes, routes=tuple(routes)),
+            *(kwargs.get("middleware") or ()),
+        ]
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.emulator.arker import golden_id
+from reconciler.emulator.arker import EmulatorApp, golden_id
 
 from .conftest import error_of, fork, ssh_key
 
@@ -294,3 +294,31 @@ async def test_forking_marks_a_mutable_source_active(api: httpx.AsyncClient) -> 
     assert parent["last_active_at"] is None
     await fork(api, source_vm_name="p")
     assert (await api.get("/v1/vms/p")).json()["last_active_at"] is not None
+
+
+async def test_replicas_share_rule_and_key_documents_equal_to_their_sources(
+    api: httpx.AsyncClient, app: EmulatorApp
+) -> None:
+    rules = {
+        "egress-default": {"type": "outbound", "priority": 100, "action": "deny"},
+        "web": {"type": "inbound", "priority": 1000, "action": "allow", "match": {"ports": [8080]}},
+    }
+    keys = {"alice": {"public_key": ssh_key("a")}}
+    await fork(api, name="base", ssh_public_keys=keys, policies={"rules": rules})
+    changed = {"web": {**rules["web"], "priority": 999}}
+    replicas = [
+        await fork(api, source_vm_name="base", ssh_public_keys=keys, policies={"rules": rules}),
+        await fork(api, source_vm_name="base", ssh_public_keys=keys, policies={"rules": changed}),
+    ]
+    store = app.state.arker.store
+    base = store.vm_by_name(store.vms[replicas[0]["vm_id"]].owner_org_id, "base")
+    same, other = (store.vms[r["vm_id"]] for r in replicas)
+    # One copy of each equal document (memory per replica), rendered exactly as sent.
+    assert same.rules["web"] is base.rules["web"] and same.ssh_keys["alice"] is base.ssh_keys["alice"]
+    assert (
+        other.rules["web"] is not base.rules["web"]
+        and other.rules["egress-default"] is base.rules["egress-default"]
+    )
+    assert replicas[0]["policies"]["rules"]["web"] == rules["web"]
+    assert replicas[1]["policies"]["rules"]["web"]["priority"] == 999
+    assert [k["id"] for k in replicas[0]["network"]["ssh_public_keys"]] == ["alice"]

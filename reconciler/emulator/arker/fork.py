@@ -11,8 +11,9 @@ it was deleted since); the same key with a different body is a 409. The contract
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from starlette.responses import Response
@@ -143,6 +144,26 @@ def _source(store: Store, org: Org, request: ForkRequest) -> VmRecord:
     return found
 
 
+def _shared(mine: dict[str, dict[str, Any]], source: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``mine`` with each value that renders exactly like the source's replaced by the source's object.
+
+    Replicas forked with the same policy and keys as their source then hold one copy of each rule and
+    key document, not one per VM. Stored values are never changed in place (only replaced), so sharing
+    them is safe; comparing their JSON keeps 1 and 1.0 or key order apart, as the wire would.
+    """
+    shared: dict[str, dict[str, Any]] = {}
+    for key, value in mine.items():
+        theirs = source.get(key)
+        if theirs is not None and theirs is not value and _wire(theirs) == _wire(value):
+            value = theirs
+        shared[key] = value
+    return shared
+
+
+def _wire(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _replay(ctx: Ctx, key: str, fingerprint: str) -> Response | None:
     record = ctx.state.store.idempotency_record(ctx.org.org_id, "fork", key)
     if record is None:
@@ -212,6 +233,9 @@ def fork(ctx: Ctx) -> Response:
     )
     if request.policies is not None:
         vm.rules, vm.secrets = apply_policy_update(vm, request.policies)
+    if source is not None:
+        vm.rules = _shared(vm.rules, source.rules)
+        vm.ssh_keys = _shared(vm.ssh_keys, source.ssh_keys)
 
     with store.lock, store.transaction():
         # Checked under the lock: two concurrent forks must not both take a name or a key.

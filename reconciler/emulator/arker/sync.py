@@ -28,7 +28,7 @@ from .errors import ApiError, json_response
 from .lookup import find_vm, require_mutable
 from .records import REGULAR_FILE, FileEntry, VmRecord
 from .state import ArkerState
-from .transfers import ChunkUpload, merge_range
+from .transfers import ChunkUpload
 from .validation import parse_body
 
 __all__ = [
@@ -281,13 +281,12 @@ def _write_chunk(ctx: Ctx, vm: VmRecord, entry: SyncChunkWrite) -> dict[str, Any
         if len(data) != entry.end - entry.start:
             raise _FileError.bad("content", "the decoded length must equal end - start")
         transfers = ctx.state.transfers
-        key = (vm.vm_id, entry.upload_id)
-        upload = transfers.chunks.get(key)
+        upload = transfers.chunk(vm.vm_id, entry.upload_id)
         if upload is None:
             upload = ChunkUpload(
                 vm.vm_id, entry.upload_id, path, entry.size, bytearray(entry.size), transfers.expiry()
             )
-            transfers.chunks[key] = upload
+            transfers.add_chunk(upload)
         elif upload.path != path or upload.size != entry.size:
             conflicting = upload
             upload = None
@@ -296,18 +295,16 @@ def _write_chunk(ctx: Ctx, vm: VmRecord, entry: SyncChunkWrite) -> dict[str, Any
                 f"upload {conflicting.upload_id} belongs to {conflicting.path} ({conflicting.size} bytes)",
                 {"resource": "upload"},
             )
-        upload.buffer[entry.start : entry.end] = data
-        if entry.end > entry.start:
-            upload.ranges = merge_range(upload.ranges, entry.start, entry.end)
+        upload.receive(entry.start, data)
         upload.sha256 = entry.sha256 or upload.sha256
         upload.secret = upload.secret or entry.is_secret
         if not upload.complete:
             return _chunk_result(entry, upload, False)
-        content = bytes(upload.buffer)
+        content = upload.content()
         try:
             digest = _check_digest(upload.sha256, content)
         except _FileError:
-            transfers.chunks.pop(key, None)
+            transfers.drop_chunk(upload)
             raise
         _store_file(ctx, vm, path, content, digest, upload.secret)
         return _chunk_result(entry, upload, True)
@@ -362,7 +359,8 @@ def _write(ctx: Ctx, vm: VmRecord, request: SyncWriteOperationRequest) -> Respon
     results: list[dict[str, Any]] = []
     ctx.state.transfers.purge()
     store = ctx.state.store
-    with store.lock:
+    # One SQLite transaction for the request's files and the VM's last_active_at, not one per file.
+    with store.lock, store.transaction():
         for entry in request.writes:
             if isinstance(entry, SyncChunkWrite):
                 results.append(_write_chunk(ctx, vm, entry))
