@@ -6,6 +6,11 @@ The child applies the fleet first (not measured), then plans it: CPU time is tak
 and resolve manifests, open state, build configs; refresh: the API reads, client *and* in-process
 emulator; diff + plan: the pure engine). Peak RSS is the high-water mark during the plan (Linux: reset
 through ``/proc/self/clear_refs`` after seeding), and the whole process's peak is reported too.
+
+The process also holds the in-process emulator's store, so arkerctl's own share is reported apart:
+``own_rss_plan_mb`` = the plan's peak minus the RSS once the emulator is seeded and before the plan starts
+(interpreter, imports and emulator included in the latter). Memory that seeding freed but the allocator
+kept may be reused by the plan without raising RSS, so the share is a lower bound, within a few MB.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ async def _child(vms: int, root: Path) -> dict[str, Any]:
         engine = time.process_time() - cpu
     changes = sum(1 for rc in result_plan.resource_changes if rc.action.value != "no-op")
     peak = _status_kib("VmHWM") if reset else None
+    own = peak - rss_before if peak is not None and rss_before is not None else None
     return {
         "vms": vms,
         "resources": shape.resources,
@@ -100,6 +106,7 @@ async def _child(vms: int, root: Path) -> dict[str, Any]:
         "with_refresh_ms_per_resource": round(1000 * (load + refresh + engine) / shape.resources, 4),
         "rss_before_plan_mb": round((rss_before or 0) / 1024, 1),
         "peak_rss_plan_mb": round(peak / 1024, 1) if peak is not None else None,
+        "own_rss_plan_mb": round(own / 1024, 1) if own is not None else None,
         "peak_rss_process_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -121,6 +128,13 @@ def run(sizes: tuple[int, ...]) -> dict[str, Any]:
     scale = last["resources"] / first["resources"]
     return {
         "targets": {"engine_ms_per_resource": 1.0, "peak_rss_mb": 300},
+        # arkerctl's own peak (without the in-process emulator) per resource: flat when memory is linear.
+        "own_kib_per_resource": [
+            round(1024 * r["own_rss_plan_mb"] / r["resources"], 2)
+            if r["own_rss_plan_mb"] is not None
+            else None
+            for r in rows
+        ],
         "sizes": rows,
         # Linear growth: CPU per resource stays flat (ratio ~1) as the fleet grows ``scale`` times.
         "growth": {

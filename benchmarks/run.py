@@ -210,11 +210,14 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"   terraform: skipped ({tf.get('skipped')})")
     ov = results["overhead"]
     lines.append("\n4. engine overhead (zero latency, in-process emulator; targets < 1 ms/res, < 300 MB)")
-    lines.append("   VMs     resources  load+diff+plan ms/res  with refresh ms/res  peak RSS (plan)")
+    lines.append(
+        "   VMs     resources  load+diff+plan ms/res  with refresh ms/res  peak RSS (plan)  arkerctl's own"
+    )
     for r in ov["sizes"]:
         lines.append(
             f"   {r['vms']:<7} {r['resources']:<10} {r['engine_ms_per_resource']:>10.3f}"
             f"            {r['with_refresh_ms_per_resource']:>10.3f}         {r['peak_rss_plan_mb']} MB"
+            f"{'':<8}{r.get('own_rss_plan_mb')} MB"
         )
     g = ov["growth"]
     lines.append(

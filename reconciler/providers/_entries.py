@@ -34,14 +34,27 @@ T = TypeVar("T")
 
 
 async def gather_limited(calls: Iterable[Callable[[], Awaitable[T]]], parallelism: int) -> list[T]:
-    """Run ``calls`` with at most ``parallelism`` in flight; results in the calls' order."""
-    gate = asyncio.Semaphore(parallelism)
+    """Run ``calls`` with at most ``parallelism`` in flight; results in the calls' order. The first
+    failure is raised and the calls not yet started are not started.
 
-    async def one(call: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await call()
+    ``parallelism`` workers take the calls in order: a refresh of 10,000 VMs makes tens of thousands of
+    calls, and a task per call, all created up front, held their frames at once.
+    """
+    pending = enumerate(calls)
+    results: dict[int, T] = {}
 
-    return list(await asyncio.gather(*(one(call) for call in calls)))
+    async def worker() -> None:
+        for index, call in pending:
+            results[index] = await call()
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, parallelism))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        raise
+    return [results[index] for index in range(len(results))]
 
 
 def owned_entries(state: StateDocument | None, provider: str) -> dict[str, ResourceState]:

@@ -28,6 +28,7 @@ from .model import (
     config_hash,
     secret_digest,
 )
+from .share import ValueSharer
 from .transfer import SerialHistory, TransferError, migrate, pull, push
 from .url import DEFAULT_STATE_URL, open_backend, redact_url
 
@@ -76,6 +77,7 @@ __all__ = [
     "StateLockError",
     "StateWriteError",
     "TransferError",
+    "ValueSharer",
     "canonical_json",
     "config_hash",
     "decode_state",

@@ -15,6 +15,7 @@ are rendered again. This relies on the model contract that a ``ResourceState`` i
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 
 from .errors import StateCorruptError
 from .model import STATE_FORMAT_VERSION, ResourceState, StateDocument
+from .share import ValueSharer
 
 __all__ = ["StateEncoder", "decode_state", "encode_state"]
 
@@ -61,14 +63,16 @@ class StateEncoder:
 
     def __init__(self) -> None:
         # id(resource) -> (resource, address, encoded member). The resource is kept so that its id cannot
-        # be reused by another object meanwhile. A member of None marks a resource read back from our own
-        # file: already canonical, rendered without sorting when first needed.
-        self._cache: dict[int, tuple[ResourceState, str, bytes | None]] = {}
+        # be reused by another object meanwhile.
+        self._cache: dict[int, tuple[ResourceState, str, bytes]] = {}
+        # Resources read back from our own file: already canonical, rendered without sorting when first
+        # needed. Held weakly: remembering that a document is canonical must not keep it alive (a command
+        # that reads the state twice would otherwise hold two whole documents).
+        self._trusted: weakref.WeakValueDictionary[int, ResourceState] = weakref.WeakValueDictionary()
 
     def trust(self, doc: StateDocument) -> None:
         """Remember that ``doc`` came from a file we wrote, so its resources need no key sorting."""
-        for address, resource in doc.resources.items():
-            self._cache.setdefault(id(resource), (resource, address, None))
+        self._trusted = weakref.WeakValueDictionary((id(r), r) for r in doc.resources.values())
 
     def encode(self, doc: StateDocument) -> bytes:
         return b"".join(self.encode_chunks(doc))
@@ -76,7 +80,8 @@ class StateEncoder:
     def encode_chunks(self, doc: StateDocument) -> list[bytes | memoryview]:
         """The encoding as pieces to write in order (``os.writev``), sparing a copy of the whole text."""
         cache = self._cache
-        kept: dict[int, tuple[ResourceState, str, bytes | None]] = {}
+        trusted = self._trusted
+        kept: dict[int, tuple[ResourceState, str, bytes]] = {}
         members: list[bytes | memoryview] = []
         resources = doc.resources
         for address in sorted(resources):
@@ -85,11 +90,9 @@ class StateEncoder:
             hit = cache.get(key)
             if hit is not None and hit[0] is resource and hit[1] == address:
                 member = hit[2]
-                if member is None:
-                    member = _render_entry(address, resource, canonical=True)
-                    hit = (resource, address, member)
             else:
-                member = _render_entry(address, resource, canonical=False)
+                canonical = trusted.get(key) is resource
+                member = _render_entry(address, resource, canonical=canonical)
                 hit = (resource, address, member)
             # Reusing the cached tuple keeps a warm encode nearly allocation-free (and the GC quiet).
             kept[key] = hit
@@ -163,9 +166,12 @@ def decode_state(data: bytes, path: Path | str, *, hint: str = "") -> StateDocum
         raise _diagnose(data, path, exc, hint) from None
     if doc.version != STATE_FORMAT_VERSION:
         raise _version_error(path, doc.version, hint)
+    sharer = ValueSharer()
     for address, resource in doc.resources.items():
         if resource.address != address:
             raise StateCorruptError(
                 path, f"resources[{address!r}] holds the resource of address {resource.address!r}", hint=hint
             )
+        # The document was just decoded: nobody else holds its values yet.
+        sharer.share_items(resource.values)
     return doc

@@ -58,4 +58,8 @@ def test_quick_run_produces_every_section(tmp_path: Path) -> None:
     sizes = results["overhead"]["sizes"]
     assert [row["changes"] for row in sizes] == [0] * len(sizes)
     assert all(row["peak_rss_process_mb"] > 0 for row in sizes)
+    for row in sizes:  # arkerctl's own share: the plan's peak minus the seeded process before the plan
+        if row["peak_rss_plan_mb"] is not None:
+            own = row["peak_rss_plan_mb"] - row["rss_before_plan_mb"]
+            assert row["own_rss_plan_mb"] == pytest.approx(own, abs=0.2)
     assert "1. apply makespan" in done.stdout and "4. engine overhead" in done.stdout

@@ -21,6 +21,7 @@ from reconciler.engine.errors import TransientError
 from reconciler.engine.model import LiveResource, ResourceConfig, strip_reserved
 from reconciler.manifest import DesiredState, DesiredVM, Diagnostic, ManifestError
 from reconciler.state.model import ResourceState, StateDocument
+from reconciler.state.share import ValueSharer
 
 from .._entries import (
     create_by_kind,
@@ -150,9 +151,11 @@ class ArkerProvider:
         # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
         # for the slowest call of the one before.
         sync_ids = sorted(sync_vms)
+        # Replicas look alike: their live values share one instance of each equal part.
+        sharer = ValueSharer()
         calls: list[Callable[[], Awaitable[Any]]] = [
             *(lambda v=vm_id: self._mounts_or_none(v) for vm_id in sync_ids),
-            *(lambda a=a, v=v, e=e: self._live_vm(a, v, e) for a, v, e in vm_reads),
+            *(lambda a=a, v=v, e=e: self._live_vm(a, v, e, sharer) for a, v, e in vm_reads),
         ]
         results = await self._gather(calls)
         mount_lists, vm_views = results[: len(sync_ids)], results[len(sync_ids) :]
@@ -164,7 +167,7 @@ class ArkerProvider:
 
         for address, kind, config, entry in targets:
             if kind == rmap.KIND_SYNC:
-                found = self._find_mount(snap, config, entry)
+                found = self._find_mount(snap, config, entry, sharer)
                 if found is not None:
                     live[address] = found
         return dict(sorted(live.items()))
@@ -201,7 +204,11 @@ class ArkerProvider:
         return vm.vm_id if vm is not None else None
 
     def _find_mount(
-        self, snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
+        self,
+        snap: _Snapshot,
+        config: ResourceConfig | None,
+        entry: ResourceState | None,
+        sharer: ValueSharer,
     ) -> LiveResource | None:
         address = config.address if config is not None else entry.address  # type: ignore[union-attr]
         name = config.name if config is not None else entry.name  # type: ignore[union-attr]
@@ -225,16 +232,20 @@ class ArkerProvider:
             return None
         vm = snap.vms_by_id.get(mount.vm_id)
         fs = snap.filesystems_by_id.get(mount.filesystem_id)
-        values = rmap.sync_values(
-            vm.name if vm is not None and vm.name else mount.vm_id,
-            fs.name if fs is not None else mount.filesystem_id,
-            mount.path,
+        values = sharer.share_items(
+            rmap.sync_values(
+                vm.name if vm is not None and vm.name else mount.vm_id,
+                fs.name if fs is not None else mount.filesystem_id,
+                mount.path,
+            )
         )
         return LiveResource(
             address=address, kind=rmap.KIND_SYNC, name=name, id=rmap.mount_id(mount), values=values
         )
 
-    async def _live_vm(self, address: str, vm: Vm, entry: ResourceState | None) -> LiveResource | None:
+    async def _live_vm(
+        self, address: str, vm: Vm, entry: ResourceState | None, sharer: ValueSharer | None = None
+    ) -> LiveResource | None:
         config = self._by_address.get(address)
         recorded = strip_reserved(entry.values) if entry is not None else {}
         wanted = set(config.values if config is not None else ()) | set(recorded)
@@ -257,6 +268,9 @@ class ArkerProvider:
                 )
                 files = await self.client.file_digests(vm.vm_id, paths)
         values = rmap.live_vm_values(vm, wanted=wanted, rules=rules, files=files, recorded=recorded)
+        if sharer is not None:
+            # Parts kept from state are swapped for equal instances at most: the change is invisible.
+            sharer.share_items(values)
         name = vm.name or (config.name if config is not None else "")
         return LiveResource(address=address, kind=rmap.KIND_VM, name=name, id=vm.vm_id, values=values)
 

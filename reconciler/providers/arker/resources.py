@@ -35,6 +35,7 @@ from reconciler.manifest import (
     SourceName,
     SourceVM,
 )
+from reconciler.state.share import ValueSharer
 
 from .._mapping import (
     KIND_FILESYSTEM,
@@ -123,15 +124,21 @@ def timestamp(text: str | None) -> str | None:
 
 def key_value(public_key: str, expires_at: str | None) -> dict[str, str]:
     """One SSH key as compared: the key without its comment, and its expiry when it has one."""
-    value = {"public_key": key_text(public_key)}
     expiry = timestamp(expires_at)
-    if expiry is not None:
-        value["expires_at"] = expiry
-    return value
+    text = key_text(public_key)
+    return {"public_key": text} if expiry is None else {"expires_at": expiry, "public_key": text}
 
 
 def _keys_value(keys: Iterable[ResolvedSSHKey]) -> dict[str, dict[str, str]]:
     return {key.id: key_value(key.public_key, key.expires_at) for key in sorted(keys, key=lambda k: k.id)}
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted: comparable values are canonical, so that display copies
+    of a plan can share them instead of re-sorting each one (see ``engine/diff.py``)."""
+    if isinstance(value, Mapping):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    return value
 
 
 def vm_values(vm: DesiredVM) -> dict[str, Any]:
@@ -148,16 +155,16 @@ def vm_values(vm: DesiredVM) -> dict[str, Any]:
     if vm.ssh_keys is not None:
         values["ssh_keys"] = _keys_value(vm.ssh_keys)
     if vm.egress is not None:
-        values["egress"] = compile_egress(vm.egress)
+        values["egress"] = _sorted_keys(compile_egress(vm.egress))
     if vm.inbound is not None:
-        values["inbound"] = compile_inbound(vm.inbound)
+        values["inbound"] = _sorted_keys(compile_inbound(vm.inbound))
     if vm.files:
         values["files"] = file_digests(vm.files)
     return dict(sorted(values.items()))
 
 
-def vm_config(vm: DesiredVM) -> ResourceConfig:
-    values = vm_values(vm)
+def vm_config(vm: DesiredVM, sharer: ValueSharer | None = None) -> ResourceConfig:
+    values = vm_values(vm) if sharer is None else sharer.share_items(vm_values(vm))
     exact = {path for path in ("ssh_keys", "egress", "inbound") if path in values}
     sensitive = {format_path(("files", f.path)) for f in vm.files if f.secret}
     return ResourceConfig(
@@ -195,8 +202,12 @@ def sync_config(sync: DesiredSync) -> ResourceConfig:
 
 
 def vm_configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
-    """Every desired Arker resource as engine values, sorted by address (other platforms' are left out)."""
-    return desired_configs(desired, PROVIDER, vm_config, filesystem_config)
+    """Every desired Arker resource as engine values, sorted by address (other platforms' are left out).
+
+    Replicas of a group want the very same values: one shared instance of each (see ``ValueSharer``).
+    """
+    sharer = ValueSharer()
+    return desired_configs(desired, PROVIDER, lambda vm: vm_config(vm, sharer), filesystem_config)
 
 
 # ── live -> values ──────────────────────────────────────────────────────────────────────────────────────
@@ -245,7 +256,7 @@ def _rule_view(rule: Any) -> Any:
     """A live rule as we write them: the server's ordering of keys and its absent optionals removed."""
     if not isinstance(rule, Mapping):
         return rule
-    return {k: rule[k] for k in sorted(rule) if rule[k] is not None}
+    return {k: _sorted_keys(rule[k]) for k in sorted(rule) if rule[k] is not None}
 
 
 def live_filesystem(address: str, fs: Filesystem) -> LiveResource:

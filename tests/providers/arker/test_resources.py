@@ -160,3 +160,28 @@ def test_mount_ids_round_trip() -> None:
     assert rmap.split_mount_id("vm-1/mnt-2") == ("vm-1", "mnt-2")
     with pytest.raises(ValueError):
         rmap.split_mount_id("mnt-2")
+
+
+def _keys_sorted(value: object) -> bool:
+    if isinstance(value, dict):
+        return list(value) == sorted(value) and all(_keys_sorted(v) for v in value.values())
+    return True
+
+
+def test_replicas_share_one_instance_of_their_canonical_values(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(
+        "apiVersion: arkerctl/v1\nkind: Stack\nmetadata: {name: t}\n---\n"
+        f"apiVersion: arkerctl/v1\nkind: SSHKey\nmetadata: {{name: alice}}\nspec: {{public_key: '{KEY_A}', "
+        "expires_at: '2031-01-01T00:00:00+00:00'}\n---\n"
+        "apiVersion: arkerctl/v1\nkind: EgressPolicy\nmetadata: {name: r}\n"
+        "spec: {allow: [pypi.org, 10.0.0.0/8], ports: [443]}\n---\n"
+        "apiVersion: arkerctl/v1\nkind: VM\nmetadata: {name: web}\n"
+        "spec: {source: ubuntu, replicas: 3, ssh_keys: [alice], egress: r}\n"
+    )
+    configs = rmap.vm_configs(load_stack([tmp_path / "stack.yaml"], root=tmp_path))
+    assert len(configs) == 3
+    # Sorted at every level, so a plan's display copies can share them instead of copying.
+    assert all(_keys_sorted(c.values) for c in configs)
+    assert len({id(c.values["egress"]) for c in configs}) == 1
+    assert len({id(c.values["ssh_keys"]) for c in configs}) == 1
+    assert configs[0].values["ssh_keys"]["alice"]["expires_at"] == "2031-01-01T00:00:00Z"
