@@ -13,9 +13,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -26,6 +26,8 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+
+T = TypeVar("T")
 
 
 def _paths(paths: Sequence[str]) -> tuple[Path, ...]:
@@ -156,6 +158,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine on the loop the workflow picks (uvloop where installed)."""
+    from .workflow.loop import run
+
+    return run(main)
+
+
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Map every expected failure to one clear message and exit 1: never a traceback for a user error."""
@@ -281,7 +290,7 @@ def plan(
             destroy=destroy,
         )
         ws = open_workspace(settings)
-        planned = asyncio.run(refresh_and_plan(ws, _plan_options(settings)))
+        planned = _run_async(refresh_and_plan(ws, _plan_options(settings)))
         _check_addresses(planned, (*targets, *replace), "--target/--replace")
         stack = ws.desired.stack.name
         click.echo(_render_plan(planned, stack, output), nl=False)
@@ -385,7 +394,7 @@ def _run_apply(
                 return planned, result, interrupted
 
         try:
-            planned, result, interrupted = asyncio.run(go())
+            planned, result, interrupted = _run_async(go())
         except _Refused as exc:
             _fail(f"{exc}; run plan again")
         if result is None:
@@ -501,7 +510,7 @@ def drift(paths: tuple[str, ...], output: str, variables: tuple[str, ...], paral
     with _user_errors():
         settings = _settings(paths=paths, variables=variables, parallelism=parallelism)
         ws = open_workspace(settings)
-        planned = asyncio.run(refresh_and_plan(ws, _plan_options(settings)))
+        planned = _run_async(refresh_and_plan(ws, _plan_options(settings)))
         stack = ws.desired.stack.name
         if output == "json":
             click.echo(render.drift_json(planned.plan, stack=stack), nl=False)
@@ -536,7 +545,7 @@ def import_(
                 async with connected(ws) as providers:
                     return await import_resource(ws, providers, address, object_id)
 
-            doc = asyncio.run(go())
+            doc = _run_async(go())
         entry = doc.resources[address]
         click.echo(
             f"Imported {address} (id {entry.id}). "

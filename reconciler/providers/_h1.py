@@ -18,6 +18,7 @@ import functools
 import re
 import ssl
 from collections.abc import Mapping
+from typing import cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -60,8 +61,8 @@ class _Connection(asyncio.Protocol):
     # ── asyncio callbacks ───────────────────────────────────────────────────────────────────────────────
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; not necessarily an ``asyncio.Transport`` subclass (uvloop's is not).
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
