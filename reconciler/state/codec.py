@@ -166,12 +166,11 @@ def decode_state(data: bytes, path: Path | str, *, hint: str = "") -> StateDocum
         raise _diagnose(data, path, exc, hint) from None
     if doc.version != STATE_FORMAT_VERSION:
         raise _version_error(path, doc.version, hint)
-    sharer = ValueSharer()
     for address, resource in doc.resources.items():
         if resource.address != address:
             raise StateCorruptError(
                 path, f"resources[{address!r}] holds the resource of address {resource.address!r}", hint=hint
             )
-        # The document was just decoded: nobody else holds its values yet.
-        sharer.share_items(resource.values)
+    # The document was just decoded: nobody else holds its resources yet.
+    ValueSharer().share_models(doc.resources.values(), "values", "dependencies")
     return doc

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import math
 import os
@@ -134,6 +135,8 @@ class LocalStateBackend:
         self._mutex = threading.Lock()  # serialises read/write of this process (the engine's threads)
         self._encoder = StateEncoder()
         self._known: _Known | None = None
+        # sha256 of the bytes last decoded, and their document; dropped by any write.
+        self._last_read: tuple[bytes, StateDocument] | None = None
 
     # ------------------------------------------------------------------ paths and description
 
@@ -195,6 +198,7 @@ class LocalStateBackend:
             fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             self._known = None
+            self._last_read = None
             return None
         except OSError as exc:
             raise StateCorruptError(self._path, f"it cannot be opened ({exc.strerror})") from None
@@ -204,9 +208,18 @@ class LocalStateBackend:
                 data = handle.read()
         except OSError as exc:
             raise StateCorruptError(self._path, f"it cannot be read ({exc.strerror})") from None
-        doc = decode_state(data, self._path, hint=self._hint())
+        digest = hashlib.sha256(data).digest()
+        last = self._last_read
+        if last is not None and last[0] == digest:
+            # The very bytes decoded last time (a command reads the state more than once before it
+            # writes): the same immutable document, instead of a second one to build and hold.
+            doc = last[1]
+        else:
+            self._last_read = None  # before decoding: the previous document must not outlive its use
+            doc = decode_state(data, self._path, hint=self._hint())
+            self._last_read = (digest, doc)
+            self._encoder.trust(doc)
         self._known = _Known(_Signature.of(st), doc.lineage, doc.serial)
-        self._encoder.trust(doc)
         return doc
 
     def _stored_header(self) -> _Known | None:
@@ -249,6 +262,7 @@ class LocalStateBackend:
                     )
                 base = doc.serial if stored is None else stored.serial
                 new = doc.model_copy(update={"serial": base + 1})
+                self._last_read = None
                 data = self._encoder.encode_chunks(new)
                 try:
                     if stored is not None:

@@ -167,9 +167,10 @@ class ArkerProvider:
 
         for address, kind, config, entry in targets:
             if kind == rmap.KIND_SYNC:
-                found = self._find_mount(snap, config, entry, sharer)
+                found = self._find_mount(snap, config, entry)
                 if found is not None:
                     live[address] = found
+        sharer.share_models(live.values(), "values")
         return dict(sorted(live.items()))
 
     async def _mounts_or_none(self, vm_id: str) -> tuple[Mount, ...] | None:
@@ -204,11 +205,7 @@ class ArkerProvider:
         return vm.vm_id if vm is not None else None
 
     def _find_mount(
-        self,
-        snap: _Snapshot,
-        config: ResourceConfig | None,
-        entry: ResourceState | None,
-        sharer: ValueSharer,
+        self, snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
     ) -> LiveResource | None:
         address = config.address if config is not None else entry.address  # type: ignore[union-attr]
         name = config.name if config is not None else entry.name  # type: ignore[union-attr]
@@ -232,12 +229,10 @@ class ArkerProvider:
             return None
         vm = snap.vms_by_id.get(mount.vm_id)
         fs = snap.filesystems_by_id.get(mount.filesystem_id)
-        values = sharer.share_items(
-            rmap.sync_values(
-                vm.name if vm is not None and vm.name else mount.vm_id,
-                fs.name if fs is not None else mount.filesystem_id,
-                mount.path,
-            )
+        values = rmap.sync_values(
+            vm.name if vm is not None and vm.name else mount.vm_id,
+            fs.name if fs is not None else mount.filesystem_id,
+            mount.path,
         )
         return LiveResource(
             address=address, kind=rmap.KIND_SYNC, name=name, id=rmap.mount_id(mount), values=values

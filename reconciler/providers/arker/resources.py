@@ -163,8 +163,8 @@ def vm_values(vm: DesiredVM) -> dict[str, Any]:
     return dict(sorted(values.items()))
 
 
-def vm_config(vm: DesiredVM, sharer: ValueSharer | None = None) -> ResourceConfig:
-    values = vm_values(vm) if sharer is None else sharer.share_items(vm_values(vm))
+def vm_config(vm: DesiredVM) -> ResourceConfig:
+    values = vm_values(vm)
     exact = {path for path in ("ssh_keys", "egress", "inbound") if path in values}
     sensitive = {format_path(("files", f.path)) for f in vm.files if f.secret}
     return ResourceConfig(
@@ -206,8 +206,11 @@ def vm_configs(desired: DesiredState) -> tuple[ResourceConfig, ...]:
 
     Replicas of a group want the very same values: one shared instance of each (see ``ValueSharer``).
     """
+    configs = desired_configs(desired, PROVIDER, vm_config, filesystem_config)
     sharer = ValueSharer()
-    return desired_configs(desired, PROVIDER, lambda vm: vm_config(vm, sharer), filesystem_config)
+    sharer.share_models(configs, "values", "depends_on", "replace_with")
+    sharer.share_models(c.lifecycle for c in configs)
+    return configs
 
 
 # ── live -> values ──────────────────────────────────────────────────────────────────────────────────────
