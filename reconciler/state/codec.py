@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import StateCorruptError
 from .model import STATE_FORMAT_VERSION, ResourceState, StateDocument
@@ -156,14 +156,57 @@ def _version_error(path: Path | str, version: object, hint: str) -> StateCorrupt
     return StateCorruptError(path, reason, hint=hint)
 
 
+# The layout ``StateEncoder`` writes: the document's scalar fields, then ``resources`` last, one member per
+# line at a 4-space indent (JSON strings cannot hold a raw newline, so these bytes are always structure).
+_RESOURCES_OPEN = b'\n  "resources": {'
+_MEMBER = b',\n    "'
+_RESOURCES_CLOSE = b"\n  }\n}\n"
+_members = TypeAdapter(dict[str, ResourceState])
+
+
+def _decode_members(data: bytes) -> StateDocument | None:
+    """``data`` in our own layout, decoded one resource at a time (None when it is not in that layout).
+
+    Decoding the whole document at once built every resource's values unshared before they could be
+    shared: at 10,000 VMs a transient of several times the shared document. One member at a time, only
+    one resource is ever unshared. A hand-edited layout that splits wrongly never parses (a cut inside
+    a member leaves its braces open): the caller then decodes the whole text.
+    """
+    opening = data.rfind(_RESOURCES_OPEN)
+    if opening < 0 or not data.endswith(_RESOURCES_CLOSE):
+        return None
+    head = StateDocument.model_validate_json(data[:opening] + b'\n  "resources": {}\n}')
+    sharer = ValueSharer()
+    resources: dict[str, ResourceState] = {}
+    start = opening + len(_RESOURCES_OPEN) + len(_MEMBER) - 1  # just past the first member's quote
+    end = len(data) - len(_RESOURCES_CLOSE)
+    if data[start - len(_MEMBER) + 1 : start] != _MEMBER[1:]:
+        return None
+    while start < end:
+        found = data.find(_MEMBER, start, end)
+        stop = end if found < 0 else found
+        member = _members.validate_json(b'{"' + data[start:stop] + b"}")
+        # Just decoded: nobody else holds these resources yet.
+        sharer.share_models(member.values(), "values", "dependencies")
+        resources.update(member)
+        start = stop + len(_MEMBER)
+    return head.model_copy(update={"resources": resources})
+
+
 def decode_state(data: bytes, path: Path | str, *, hint: str = "") -> StateDocument:
     """Parse stored bytes; any problem is a ``StateCorruptError`` naming ``path`` (never an empty state)."""
     if not data.strip():
         raise StateCorruptError(path, "the file is empty", hint=hint)
     try:
-        doc = StateDocument.model_validate_json(data)
-    except ValidationError as exc:
-        raise _diagnose(data, path, exc, hint) from None
+        doc = _decode_members(data)
+    except ValueError:  # ValidationError included: the whole-text decode below explains the problem
+        doc = None
+    if doc is None:
+        try:
+            doc = StateDocument.model_validate_json(data)
+        except ValidationError as exc:
+            raise _diagnose(data, path, exc, hint) from None
+        ValueSharer().share_models(doc.resources.values(), "values", "dependencies")
     if doc.version != STATE_FORMAT_VERSION:
         raise _version_error(path, doc.version, hint)
     for address, resource in doc.resources.items():
@@ -171,6 +214,4 @@ def decode_state(data: bytes, path: Path | str, *, hint: str = "") -> StateDocum
             raise StateCorruptError(
                 path, f"resources[{address!r}] holds the resource of address {resource.address!r}", hint=hint
             )
-    # The document was just decoded: nobody else holds its resources yet.
-    ValueSharer().share_models(doc.resources.values(), "values", "dependencies")
     return doc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import gc
 import weakref
 from pathlib import Path
@@ -107,3 +108,20 @@ def test_the_same_bytes_read_twice_give_the_same_document(tmp_path: Path) -> Non
     changed = backend.read()
     assert changed is not None and changed is not first
     assert changed.resources["vm.worker-0"].values["description"] == "CI sandbax"
+
+
+def test_every_layout_of_the_same_json_decodes_to_the_same_document() -> None:
+    data = encode_state(document(5))
+    doc = decode_state(data, "state.json")
+    raw = json.loads(data)
+    # Our own layout is decoded a member at a time; any other falls back to decoding the whole text.
+    flat_members = data.replace(b"\n      ", b"\n    ").replace(b"\n        ", b"\n    ")
+    layouts = [
+        json.dumps(raw).encode(),
+        json.dumps(raw, indent=4).encode(),
+        json.dumps(raw, indent=2).encode() + b"\n",
+        flat_members,
+        data.replace(b"\n", b"\r\n"),
+    ]
+    for text in layouts:
+        assert decode_state(text, "state.json") == doc
