@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import json
 import gc
+import json
 import weakref
 from pathlib import Path
 from typing import Any
