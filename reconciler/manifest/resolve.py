@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..engine.dag import Graph
+from ..state.share import ValueSharer
 from . import checks
 from .desired import (
     DesiredFile,
@@ -668,5 +669,7 @@ def resolve(
         filesystems=resolver.resolve_filesystems(),
         syncs=resolver.resolve_syncs(),
     )
+    # Replicas by the thousand: one set of set-field names per shape instead of one per replica.
+    ValueSharer().share_models([*resolved.vms, *resolved.syncs])
     resolver.check_cycles([*resolved.vms, *resolved.filesystems, *resolved.syncs])
     return resolved, resolver.diagnostics
