@@ -8,6 +8,7 @@ Every iteration is sorted so that output is deterministic.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["CycleError", "Graph"]
@@ -31,25 +32,39 @@ class CycleError(ValueError):
         super().__init__(f"dependency cycle: {text}")
 
 
+# The adjacency of a node without edges: shared, so that a graph of 20,000 mostly edge-less nodes does not
+# hold 40,000 empty sets (216 bytes each). A node gets a set of its own with its first edge.
+_NO_EDGES: frozenset[Any] = frozenset()
+
+
+def _own_set(table: dict[N, AbstractSet[N]], node: N) -> set[N]:
+    current = table[node]
+    if isinstance(current, set):
+        return current
+    owned: set[N] = set(current)
+    table[node] = owned
+    return owned
+
+
 class Graph(Generic[N]):
     """Mutable while being built; read with the query methods."""
 
     def __init__(self, nodes: Iterable[N] = ()) -> None:
-        self._deps: dict[N, set[N]] = {}
-        self._dependents: dict[N, set[N]] = {}
+        self._deps: dict[N, AbstractSet[N]] = {}
+        self._dependents: dict[N, AbstractSet[N]] = {}
         for node in nodes:
             self.add_node(node)
 
     def add_node(self, node: N) -> None:
-        self._deps.setdefault(node, set())
-        self._dependents.setdefault(node, set())
+        self._deps.setdefault(node, _NO_EDGES)
+        self._dependents.setdefault(node, _NO_EDGES)
 
     def add_edge(self, node: N, dependency: N) -> None:
         """Record that ``node`` depends on ``dependency`` (both are added if missing)."""
         self.add_node(node)
         self.add_node(dependency)
-        self._deps[node].add(dependency)
-        self._dependents[dependency].add(node)
+        _own_set(self._deps, node).add(dependency)
+        _own_set(self._dependents, dependency).add(node)
 
     def __contains__(self, node: object) -> bool:
         return node in self._deps
@@ -84,7 +99,7 @@ class Graph(Generic[N]):
         return self._reach(node, self._dependents)
 
     @staticmethod
-    def _reach(start: N, adjacency: dict[N, set[N]]) -> frozenset[N]:
+    def _reach(start: N, adjacency: dict[N, AbstractSet[N]]) -> frozenset[N]:
         seen: set[N] = set()
         stack = list(adjacency[start])
         while stack:
