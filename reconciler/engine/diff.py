@@ -5,15 +5,14 @@ We walk the values ourselves instead of using ``deepdiff``: the rules we need ar
 ignore/force/sensitive matching, masking at the source), and expressing them as deepdiff options plus a
 translation of its ``root['a']['b']`` paths and per-index list reports would be longer, slower and harder
 to reason about than this one recursive function. Values are small JSON-like trees, so a direct walk is
-cheap; equal values short-circuit on canonical JSON before any walking.
+cheap; values that agree on every compared path short-circuit (one pass, no change objects, no path
+sets) before any walking: that is every resource of a no-op plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
-
-from reconciler.state.model import canonical_json
 
 from .model import MASK, Change, is_reserved_key
 from .paths import Part, PathSet, format_path
@@ -40,6 +39,8 @@ _MISSING: Any = _Missing()
 
 
 def _equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True  # values are often shared (state, configs and live views share equal values)
     # Stricter than ``==`` where JSON is: ``True == 1`` in Python, but ``true`` and ``1`` differ in a value.
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -206,6 +207,37 @@ class _Walk:
             self.emit(path, before, after)
 
 
+def _agree(scoped: dict[str, Any], other: dict[str, Any], path: Path, exact: PathSet | None) -> bool:
+    """Whether the walk would find nothing: every key of ``scoped`` (the compared side) has an equal
+    value in ``other``, recursively through mappings, with an absent key and ``None`` alike; below an
+    ``exact`` path both mappings must be equal outright. A quick, conservative check: ``False`` only
+    means "walk to find out"."""
+    for key, value in scoped.items():
+        if not path and is_reserved_key(key):
+            continue
+        found = other.get(key, _MISSING)
+        if found is value:
+            continue
+        if found is _MISSING:
+            if value is None:
+                continue
+            return False
+        if isinstance(value, dict):
+            if not isinstance(found, dict):
+                return False
+            sub = (*path, key)
+            if exact is not None and exact.covers(sub):
+                if not _equal(value, found):
+                    return False
+            elif not _agree(value, found, sub, exact):
+                return False
+        elif value is None and found is None:
+            continue
+        elif not _equal(value, found):
+            return False
+    return True
+
+
 def diff_values(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
@@ -224,7 +256,12 @@ def diff_values(
     that restriction for the keys of one mapping. ``ignore`` paths are skipped entirely; top-level
     reserved ``__keys__`` are never compared. Values are plain JSON-like data (dicts, lists, scalars).
     """
-    if canonical_json(before) == canonical_json(after):
+    # Ignored paths only ever remove changes, so agreement everywhere means no change at all.
+    scoped, other = (after, before) if scope == "after" else (before, after)
+    exact_paths = PathSet.parse(exact) if exact else None
+    if exact_paths is not None and exact_paths.covers(()):
+        pass  # the whole document is owned: walk
+    elif _agree(dict(scoped), dict(other), (), exact_paths):
         return ()
     walker = _Walk(
         scope,

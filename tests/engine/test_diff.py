@@ -1,7 +1,11 @@
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reconciler.engine import MASK, Change, diff_values, mask_values
-from reconciler.engine.diff import project, without_paths
+from reconciler.engine.diff import _Walk, project, without_paths
+from reconciler.engine.paths import PathSet
 from reconciler.state import secret_digest
 
 from .factory import SECRET_PATH, SECRET_TEXT, live_of, vm
@@ -142,3 +146,36 @@ def test_helpers_mask_strip_and_project() -> None:
     live = {"b": {"x": 2, "y": 1, "z": 3}, "keys": {"k": 1, "j": 2}, "other": 1}
     assert project(live, {"b": {"x": 0}, "keys": {"k": 0}}) == {"b": {"x": 2}, "keys": {"k": 1}}
     assert project(live, {"keys": {}}, exact=["keys"]) == {"keys": {"j": 2, "k": 1}}
+
+
+_leaves = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["a", "b"]))
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["x", "y", "z"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_documents = st.dictionaries(st.sampled_from(["p", "q", "r", "__reserved__"]), _values, max_size=4)
+
+
+def _walked(before: dict[str, Any], after: dict[str, Any], scope: Any, exact: tuple[str, ...]) -> Any:
+    """The full walk, without the quick agreement check."""
+    none = PathSet.parse(())
+    walker = _Walk(scope, ignore=none, force_new=none, sensitive=none, exact=PathSet.parse(exact))
+    walker.walk((), dict(before), dict(after))
+    return tuple(sorted(walker.changes, key=lambda c: c.path))
+
+
+@settings(max_examples=400)
+@given(
+    before=_documents,
+    after=_documents,
+    scope=st.sampled_from(["before", "after"]),
+    exact=st.lists(st.sampled_from(["p", "q.x", "r.y.z", "absent"]), max_size=2, unique=True).map(tuple),
+)
+def test_the_quick_agreement_check_never_changes_the_result(
+    before: dict[str, Any], after: dict[str, Any], scope: Any, exact: tuple[str, ...]
+) -> None:
+    assert diff_values(before, after, scope=scope, exact=exact) == _walked(before, after, scope, exact)
+    assert diff_values(before, before, scope=scope, exact=exact) == ()
