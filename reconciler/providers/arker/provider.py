@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -52,10 +53,16 @@ T = TypeVar("T")
 
 @dataclass
 class _Snapshot:
-    """What one refresh read (lists by id and name); dropped when the refresh returns."""
+    """What one refresh read (lists by id and name); dropped when the refresh returns.
+
+    The VM documents are only needed until each VM's live view is built: past that point the snapshot
+    keeps names and ids only (a list of 10,000 VM documents is tens of MB).
+    """
 
     vms_by_id: dict[str, Vm] = field(default_factory=dict)
     vms_by_name: dict[str, Vm] = field(default_factory=dict)
+    vm_names: dict[str, str] = field(default_factory=dict)  # VM id -> name
+    vm_ids: dict[str, str] = field(default_factory=dict)  # VM name -> id
     filesystems_by_id: dict[str, Filesystem] = field(default_factory=dict)
     filesystems_by_name: dict[str, Filesystem] = field(default_factory=dict)
     mounts_by_vm: dict[str, tuple[Mount, ...]] = field(default_factory=dict)
@@ -122,6 +129,9 @@ class ArkerProvider:
         vms, filesystems = await asyncio.gather(all_vms(), all_filesystems())
         snap.vms_by_id = {vm.vm_id: vm for vm in vms}
         snap.vms_by_name = {vm.name: vm for vm in vms if vm.name}
+        snap.vm_names = {vm.vm_id: vm.name for vm in vms if vm.name}
+        snap.vm_ids = {name: vm.vm_id for name, vm in snap.vms_by_name.items()}
+        del vms
         snap.filesystems_by_id = {fs.filesystem_id: fs for fs in filesystems}
         snap.filesystems_by_name = {fs.name: fs for fs in filesystems}
 
@@ -133,7 +143,7 @@ class ArkerProvider:
             targets.append((address, kind, config, entry))
 
         live: dict[str, LiveResource] = {}
-        vm_reads: list[tuple[str, Vm, ResourceState | None]] = []
+        vm_reads: deque[tuple[str, Vm, ResourceState | None]] = deque()
         sync_vms: set[str] = set()  # mounts: one list per VM that carries a desired or recorded Sync
         for address, kind, config, entry in targets:
             if kind == rmap.KIND_VM:
@@ -148,16 +158,22 @@ class ArkerProvider:
                 vm_id = self._sync_vm_id(snap, config, entry)
                 if vm_id:
                     sync_vms.add(vm_id)
+        snap.vms_by_id, snap.vms_by_name = {}, {}  # from here on, each VM document lives in vm_reads only
         # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
         # for the slowest call of the one before.
         sync_ids = sorted(sync_vms)
         # Replicas look alike: their live values share one instance of each equal part.
         sharer = ValueSharer()
-        calls: list[Callable[[], Awaitable[Any]]] = [
-            *(lambda v=vm_id: self._mounts_or_none(v) for vm_id in sync_ids),
-            *(lambda a=a, v=v, e=e: self._live_vm(a, v, e, sharer) for a, v, e in vm_reads),
-        ]
-        results = await self._gather(calls)
+
+        def calls() -> Iterator[Callable[[], Awaitable[Any]]]:
+            for vm_id in sync_ids:
+                yield lambda v=vm_id: self._mounts_or_none(v, sharer)  # type: ignore[misc]
+            while vm_reads:  # taken off as they start: a VM's document is dropped once its view is built
+                address, vm, entry = vm_reads.popleft()
+                yield lambda a=address, v=vm, e=entry: self._live_vm(a, v, e, sharer)  # type: ignore[misc]
+                del vm
+
+        results = await self._gather(calls())
         mount_lists, vm_views = results[: len(sync_ids)], results[len(sync_ids) :]
         pairs = zip(sync_ids, mount_lists, strict=True)
         snap.mounts_by_vm = {vm_id: mounts for vm_id, mounts in pairs if mounts is not None}
@@ -170,14 +186,16 @@ class ArkerProvider:
                 found = self._find_mount(snap, config, entry)
                 if found is not None:
                     live[address] = found
-        sharer.share_models(live.values(), "values")
+        sharer.share_models((view for view in live.values() if view.kind != rmap.KIND_VM), "values")
         return dict(sorted(live.items()))
 
-    async def _mounts_or_none(self, vm_id: str) -> tuple[Mount, ...] | None:
+    async def _mounts_or_none(self, vm_id: str, sharer: ValueSharer) -> tuple[Mount, ...] | None:
         try:
-            return await self.client.list_mounts(vm_id)
+            mounts = await self.client.list_mounts(vm_id)
         except NotFound:
             return None
+        sharer.share_models(mounts)  # kept until the refresh ends: one set of set-field names for all
+        return mounts
 
     @staticmethod
     def _find_vm(snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None) -> Vm | None:
@@ -201,8 +219,7 @@ class ArkerProvider:
         if entry is not None and entry.id:
             return rmap.split_mount_id(entry.id)[0]
         vm_name, _, _ = self._sync_target(config, entry)
-        vm = snap.vms_by_name.get(vm_name) if vm_name else None
-        return vm.vm_id if vm is not None else None
+        return snap.vm_ids.get(vm_name) if vm_name else None
 
     def _find_mount(
         self, snap: _Snapshot, config: ResourceConfig | None, entry: ResourceState | None
@@ -227,10 +244,9 @@ class ArkerProvider:
             )
         if mount is None:
             return None
-        vm = snap.vms_by_id.get(mount.vm_id)
         fs = snap.filesystems_by_id.get(mount.filesystem_id)
         values = rmap.sync_values(
-            vm.name if vm is not None and vm.name else mount.vm_id,
+            snap.vm_names.get(mount.vm_id) or mount.vm_id,
             fs.name if fs is not None else mount.filesystem_id,
             mount.path,
         )
@@ -263,11 +279,13 @@ class ArkerProvider:
                 )
                 files = await self.client.file_digests(vm.vm_id, paths)
         values = rmap.live_vm_values(vm, wanted=wanted, rules=rules, files=files, recorded=recorded)
-        if sharer is not None:
-            # Parts kept from state are swapped for equal instances at most: the change is invisible.
-            sharer.share_items(values)
         name = vm.name or (config.name if config is not None else "")
-        return LiveResource(address=address, kind=rmap.KIND_VM, name=name, id=vm.vm_id, values=values)
+        view = LiveResource(address=address, kind=rmap.KIND_VM, name=name, id=vm.vm_id, values=values)
+        if sharer is not None:
+            # As soon as it is built (a refresh holds all views at once). Parts kept from state are at most
+            # swapped for equal instances: the change is invisible.
+            sharer.share_models((view,), "values")
+        return view
 
     # ── apply ───────────────────────────────────────────────────────────────────────────────────────────
 
