@@ -15,7 +15,6 @@ kept may be reused by the plan without raising RSS, so the share is a lower boun
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import resource
@@ -31,6 +30,7 @@ import httpx
 from reconciler.emulator import create_app
 from reconciler.engine import PlanOptions, plan
 from reconciler.workflow import RunSettings, connected, open_workspace, resolve_pending
+from reconciler.workflow.loop import run as run_on_cli_loop
 
 from .emulator import API_KEY, emulator_settings
 from .fleet import FleetShape, write_fleet
@@ -153,7 +153,7 @@ def run(sizes: tuple[int, ...]) -> dict[str, Any]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="arkerctl-bench-overhead-") as tmp:
-        print(json.dumps(asyncio.run(_child(int(sys.argv[1]), Path(tmp) / "fleet"))))
+        print(json.dumps(run_on_cli_loop(_child(int(sys.argv[1]), Path(tmp) / "fleet"))))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.manifest import load_stack
+from reconciler.workflow.loop import run as run_on_cli_loop
 
 from . import apply_makespan, noop_plan, overhead, peers
 from .emulator import EmulatorProcess, emulator_settings
@@ -235,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test); figures mean nothing")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)
-    results = asyncio.run(run_all(QUICK if args.quick else FULL, quick=args.quick))
+    # The loop the CLI runs on (uvloop where installed): the benchmarks measure what users get.
+    results = run_on_cli_loop(run_all(QUICK if args.quick else FULL, quick=args.quick))
     out = args.out or RESULTS
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
