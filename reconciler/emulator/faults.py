@@ -7,11 +7,15 @@ renders an injected failure in its own error format.
 Per matched request, in order:
 
 1. count it in :class:`~reconciler.emulator.stats.OperationStats`;
-2. sleep the configured latency (per-operation value if set, else the global one);
+2. start its latency clock (per-operation value if set, else the global one);
 3. draw one uniform number ``u`` from the seeded generator: ``u < fail_rate`` answers a failure *without
    doing the work* (429 ``rate_limited`` for a ``rate_limited_share`` of them, else 503 ``unavailable``,
    both with ``Retry-After``); ``fail_rate <= u < fail_rate + ambiguous_rate`` *does the work* and then
    drops the connection without sending a byte; otherwise the request is served normally.
+
+The answer (or the drop) leaves no earlier than the latency after the request arrived, and the work runs
+while the clock runs: the latency is the time to answer, as a remote API's is, rather than the latency
+plus the emulator's own CPU (which would bill the emulator's Python cost to the client in benchmarks).
 
 One draw per request keeps each rate exact on its own, and a fixed ``seed`` makes a sequential run
 reproducible.
@@ -119,8 +123,7 @@ class FaultInjector:
         stats = self.stats
         stats.count(operation, "requests")
         delay = self.plan.latency_for(operation)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        deadline = asyncio.get_running_loop().time() + delay if delay > 0 else None
         decision = self.plan.decide()
 
         if isinstance(decision, FaultKind):
@@ -129,6 +132,7 @@ class FaultInjector:
             stats.status(operation, injected.status)
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in injected.headers]
             headers.append((b"content-length", str(len(injected.body)).encode()))
+            await _until(deadline)
             await send({"type": "http.response.start", "status": injected.status, "headers": headers})
             await send({"type": "http.response.body", "body": injected.body})
             return
@@ -140,15 +144,25 @@ class FaultInjector:
 
             await self.app(scope, receive, swallow)
             stats.count(operation, "dropped")
+            await _until(deadline)
             await _drop(send)
             return
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 stats.status(operation, message["status"])
+                await _until(deadline)
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+
+async def _until(deadline: float | None) -> None:
+    """Sleep until the loop's clock reads ``deadline`` (no-op when it is ``None`` or already past)."""
+    if deadline is not None:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 async def _drop(send: Send) -> None:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -144,6 +145,26 @@ async def test_latency_per_operation_overrides_the_global_value(
     assert timings["fork"] >= 0.25
     assert timings["getVm"] < 0.15  # alias "get" = getVm, set to 0
     assert timings["whoami"] >= 0.15
+
+
+@pytest.mark.parametrize("faulty", [{"latency_ops": {"fork": 300, "get": 0}}], indirect=True)
+async def test_latency_is_the_time_to_answer_and_the_work_runs_meanwhile(
+    faulty: tuple[EmulatorApp, httpx.AsyncClient],
+) -> None:
+    _, client = faulty
+    seen_during_fork: list[int] = []
+    started = time.perf_counter()
+
+    async def look() -> None:
+        await anyio.sleep(0.1)  # the fork was received and is still waiting to answer
+        seen_during_fork.append((await client.get("/v1/vms/early")).status_code)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(look)
+        reply = await client.post("/v1/fork", json={"source_vm_name": "ubuntu", "name": "early"})
+    assert reply.status_code == 200
+    assert time.perf_counter() - started >= 0.3  # the answer waited for the latency
+    assert seen_during_fork == [200]  # but the VM existed before the answer left
 
 
 def test_unknown_latency_operation_is_refused() -> None:
