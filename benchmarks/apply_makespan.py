@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .bound import lower_bound, operation_seconds
+from .bound import ideal_schedule, lower_bound, operation_seconds
 from .emulator import EmulatorProcess, delta, emulator_settings
 from .fleet import FleetShape, write_fleet
 from .harness import fleet_run
@@ -41,6 +41,7 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
                 if op is not None
             }
             bound = lower_bound(graph, per_op, parallelism)
+            ideal = ideal_schedule(graph, per_op, parallelism)
             second, _ = await run.plan()
             replan_changes = sum(1 for rc in second.plan.resource_changes if rc.action.value != "no-op")
     calls = sum(served.values())
@@ -52,6 +53,9 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
         "measured_s": round(seconds, 3),
         **bound.as_dict(),
         "efficiency": round(bound.seconds / seconds, 3),
+        # The same policy with zero overhead: what the graph allows at this parallelism (diagnostic).
+        "ideal_schedule_s": round(ideal, 3),
+        "efficiency_vs_ideal": round(ideal / seconds, 3),
         "api_calls": calls,
         "api_calls_by_op": served,
         "client_cpu_s": round(cpu, 3),

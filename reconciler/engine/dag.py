@@ -203,6 +203,21 @@ class Graph(Generic[N]):
                     result.append(sorted(component))
         return result
 
+    def heights(self) -> dict[N, int]:
+        """Per node, the number of nodes on its longest chain of dependents, itself included (a node
+        nothing depends on has height 1). The graph must be acyclic (nodes on a cycle are left out)."""
+        remaining = {node: len(self.dependents(node)) for node in self._deps}
+        stack = [node for node, count in remaining.items() if count == 0]
+        height: dict[N, int] = {}
+        while stack:
+            node = stack.pop()
+            height[node] = 1 + max((height[d] for d in self.dependents(node)), default=0)
+            for dependency in self.dependencies(node):
+                remaining[dependency] -= 1
+                if remaining[dependency] == 0:
+                    stack.append(dependency)
+        return height
+
     def topological_order(self) -> tuple[N, ...]:
         """Dependencies first; ties broken by sort order. Raises ``CycleError`` naming every cycle."""
         return tuple(n for level in self.levels() for n in level)

@@ -179,7 +179,12 @@ class _Run(Generic[K, R]):
         self.nodes = graph.nodes
         self.waiting = {node: len(graph.dependencies(node)) for node in self.nodes}
         self.dependents = {node: graph.dependents(node) for node in self.nodes}
-        self.ready = [node for node in self.nodes if self.waiting[node] == 0]  # sorted, so a valid heap
+        # Ready nodes, longest chain of dependents first ("highest level first" list scheduling): work
+        # that unlocks the most sequential work starts early, so the tail of the run is not one long
+        # chain with idle slots beside it. Ties in node order, so runs are deterministic.
+        self.level = graph.heights()
+        self.ready = [(-self.level[node], node) for node in self.nodes if self.waiting[node] == 0]
+        heapq.heapify(self.ready)
         self.outcomes: dict[K, Outcome[K, R]] = {}
         self.listener_error: Exception | None = None
 
@@ -203,7 +208,7 @@ class _Run(Generic[K, R]):
         try:
             while True:
                 while self.ready and busy < self.parallelism and not self.halted():
-                    node = heapq.heappop(self.ready)
+                    _, node = heapq.heappop(self.ready)
                     task = asyncio.create_task(self.lifecycle(node, finished))
                     running[task] = node
                     busy += 1
@@ -253,7 +258,7 @@ class _Run(Generic[K, R]):
             for dependent in self.dependents[node]:
                 self.waiting[dependent] -= 1
                 if self.waiting[dependent] == 0:
-                    heapq.heappush(self.ready, dependent)
+                    heapq.heappush(self.ready, (-self.level[dependent], dependent))
             return
         # Everything below a failure is doomed; each node is marked once, so this stays O(n + e) overall.
         stack = list(reversed(self.dependents[node]))

@@ -85,3 +85,10 @@ def test_an_edge_never_leaks_into_nodes_without_edges() -> None:
     assert graph.dependencies("c") == () and graph.dependents("c") == () and graph.dependencies("b") == ()
     assert other.dependencies("x") == () and other.dependents("y") == ()
     assert Graph(["z"]).dependencies("z") == ()
+
+
+def test_heights_count_the_longest_chain_of_dependents() -> None:
+    g: Graph[str] = Graph(["lonely"])
+    for node, dep in [("b", "a"), ("c", "b"), ("d", "a"), ("c", "x")]:
+        g.add_edge(node, dep)  # c after b after a; d after a; c after x
+    assert g.heights() == {"a": 3, "b": 2, "c": 1, "d": 1, "x": 2, "lonely": 1}

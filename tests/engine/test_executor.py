@@ -141,6 +141,21 @@ def test_parallelism_counts_running_not_settling_nodes() -> None:
     assert peak_settling > 3  # more nodes settle at once than there are slots
 
 
+def test_ready_nodes_with_the_longest_chain_below_start_first() -> None:
+    # "a" would start first in name order; "z" heads a chain of three, so it goes first.
+    g: Graph[str] = Graph(["a", "b"])
+    g.add_edge("z2", "z")
+    g.add_edge("z3", "z2")
+    order: list[str] = []
+
+    async def run(node: str) -> None:
+        order.append(node)
+
+    assert asyncio.run(execute(g, run, parallelism=1)).ok
+    # z2 still has a dependent, so it outranks the leaves; among equals, name order.
+    assert order == ["z", "z2", "a", "b", "z3"]
+
+
 def test_failure_marks_everything_below_and_independent_branches_carry_on() -> None:
     boom = PermanentError("quota exceeded")
 
