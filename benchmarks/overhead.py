@@ -2,15 +2,16 @@
 in-process emulator without latency. Each size runs in its own process (``python -m benchmarks.overhead N``)
 so its memory is its own.
 
-The child applies the fleet first (not measured), then plans it: CPU time is taken per phase (load: parse
+A first child applies the fleet into an emulator database (not measured); the measuring child opens the
+in-process emulator on that database and plans: CPU time is taken per phase (load: parse
 and resolve manifests, open state, build configs; refresh: the API reads, client *and* in-process
 emulator; diff + plan: the pure engine). Peak RSS is the high-water mark during the plan (Linux: reset
 through ``/proc/self/clear_refs`` after seeding), and the whole process's peak is reported too.
 
-The process also holds the in-process emulator's store, so arkerctl's own share is reported apart:
-``own_rss_plan_mb`` = the plan's peak minus the RSS once the emulator is seeded and before the plan starts
-(interpreter, imports and emulator included in the latter). Memory that seeding freed but the allocator
-kept may be reused by the plan without raising RSS, so the share is a lower bound, within a few MB.
+Seeding runs in its own process so the measured one holds what a plan needs and no leftovers of a
+10,000-VM apply (Python keeps freed memory). The process still holds the in-process emulator, so
+arkerctl's own share is reported apart: ``own_rss_plan_mb`` = the plan's peak minus the RSS once the
+emulator is open and before the plan starts (interpreter, imports and emulator included in the latter).
 """
 
 from __future__ import annotations
@@ -59,20 +60,34 @@ def _reset_peak() -> bool:
         return False
 
 
-async def _child(vms: int, root: Path) -> dict[str, Any]:
+def _environ() -> dict[str, str]:
+    return {"ARKER_API_KEY": API_KEY, "ARKER_BASE_URL": "http://127.0.0.1/api"}
+
+
+async def _seed(vms: int, root: Path, db: Path) -> None:
+    """Apply the fleet into the emulator database ``db`` (the state lands in ``root``)."""
+    write_fleet(root, FleetShape(vms))
+    app = create_app(emulator_settings().model_copy(update={"db_path": db}))
+    try:
+        async with fleet_run(
+            root, _environ(), parallelism=64, transport_factory=lambda: httpx.ASGITransport(app=app)
+        ) as seed:
+            planned, _ = await seed.plan()
+            result, _ = await seed.apply(planned)
+            if not result.ok:
+                raise RuntimeError("seeding failed")
+    finally:
+        app.state.close()
+
+
+async def _child(vms: int, root: Path, db: Path) -> dict[str, Any]:
     shape = FleetShape(vms)
-    write_fleet(root, shape)
-    app = create_app(emulator_settings())
-    environ = {"ARKER_API_KEY": API_KEY, "ARKER_BASE_URL": "http://127.0.0.1/api"}
+    app = create_app(emulator_settings().model_copy(update={"db_path": db}))
+    environ = _environ()
 
     def transport() -> httpx.AsyncBaseTransport:
         return httpx.ASGITransport(app=app)
 
-    async with fleet_run(root, environ, parallelism=64, transport_factory=transport) as seed:
-        planned, _ = await seed.plan()
-        result, _ = await seed.apply(planned)
-        if not result.ok:
-            raise RuntimeError("seeding failed")
     gc.collect()
     rss_before = _status_kib("VmRSS")
     reset = _reset_peak()
@@ -111,14 +126,23 @@ async def _child(vms: int, root: Path) -> dict[str, Any]:
     }
 
 
-def measure(vms: int) -> dict[str, Any]:
-    """One size, in a fresh process."""
+def _python(*args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.overhead", str(vms)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "benchmarks.overhead", *args], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"overhead child ({vms} VMs) failed: {done.stderr.strip()[-800:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"overhead child {args} failed: {done.stderr.strip()[-800:]}")
+    return done.stdout
+
+
+def measure(vms: int) -> dict[str, Any]:
+    """One size: seeded in one fresh process, planned in another."""
+    with tempfile.TemporaryDirectory(prefix="arkerctl-bench-overhead-") as tmp:
+        root, db = Path(tmp) / "fleet", Path(tmp) / "emulator.db"
+        _python("seed", str(vms), str(root), str(db))
+        result: dict[str, Any] = json.loads(
+            _python("plan", str(vms), str(root), str(db)).strip().splitlines()[-1]
+        )
     return result
 
 
@@ -152,8 +176,11 @@ def run(sizes: tuple[int, ...]) -> dict[str, Any]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="arkerctl-bench-overhead-") as tmp:
-        print(json.dumps(run_on_cli_loop(_child(int(sys.argv[1]), Path(tmp) / "fleet"))))
+    mode, vms, root, db = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+    if mode == "seed":
+        run_on_cli_loop(_seed(vms, root, db))
+    else:
+        print(json.dumps(run_on_cli_loop(_child(vms, root, db))))
 
 
 if __name__ == "__main__":
