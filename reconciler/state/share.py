@@ -4,9 +4,11 @@ A fleet repeats itself: every replica of a group records, wants and shows the sa
 file digests and lifecycle, each decoded or built into its own dicts and lists (at 10,000 VMs that was
 most of a plan's memory). ``ValueSharer`` maps each value to one canonical instance per distinct content.
 
-Content is the value's compact JSON text (one C-level encode per value, far cheaper than walking it in
-Python), with the top-level Python type: ``true``/``1``/``1.0`` and key order stay distinct. Values are
-JSON-like (string keys; lists and tuples are both arrays, and so interchangeable below the top level).
+Content is the value's ``marshal`` serialisation (format 2: no back-references, so equal values give
+equal bytes; one C-level call per value, about 3x cheaper than a compact JSON encode, which made a cold
+state decode 2.5x slower than pydantic's own), with the top-level Python type. ``True``/``1``/``1.0``,
+lists/tuples and key order stay distinct: two values share an instance only when they are the same
+data, in the same order.
 
 Safe only because values are never mutated in place (the ``ResourceState`` contract, and the engine's
 values are frozen models): a shared dict mutated through one resource would change them all.
@@ -14,7 +16,7 @@ values are frozen models): a shared dict mutated through one resource would chan
 
 from __future__ import annotations
 
-import json
+import marshal
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +25,7 @@ from pydantic import BaseModel
 __all__ = ["ValueSharer"]
 
 _CONTAINERS = (dict, list, tuple)
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+_MARSHAL_VERSION = 2  # before back-references (version 3): the bytes depend on the data alone
 
 
 class ValueSharer:
@@ -32,7 +34,7 @@ class ValueSharer:
     __slots__ = ("_fields_sets", "_memo")
 
     def __init__(self) -> None:
-        self._memo: dict[tuple[type, str], Any] = {}
+        self._memo: dict[tuple[type, bytes], Any] = {}
         self._fields_sets: dict[frozenset[str], set[str]] = {}
 
     def share(self, value: Any) -> Any:
@@ -42,8 +44,8 @@ class ValueSharer:
         if cls not in _CONTAINERS:
             return value
         try:
-            key = (cls, _encode(value))
-        except (TypeError, ValueError):
+            key = (cls, marshal.dumps(value, _MARSHAL_VERSION))
+        except ValueError:  # not marshallable data (a model, a set of objects...): keep it as it is
             return value
         return self._memo.setdefault(key, value)
 
