@@ -19,6 +19,7 @@ from typing import Any
 from reconciler.engine import Operation, PlanOptions, build_operation_graph
 from reconciler.engine.dag import Graph
 from reconciler.providers.base import Provider
+from reconciler.state import open_backend
 from reconciler.workflow import (
     ApplyResult,
     Planned,
@@ -95,8 +96,11 @@ class FleetRun:
         self.attribution.calls.clear()
 
     async def plan(self) -> tuple[Planned, float]:
+        """Read the state cold (a fresh backend, as a command's first read), refresh and plan."""
+        stack = self.workspace.desired.stack
         started = time.perf_counter()
-        planned = await make_plan(self.workspace, self.providers, PlanOptions())
+        state = open_backend(stack.state, root=stack.root, stack=stack.name).read()
+        planned = await make_plan(self.workspace, self.providers, PlanOptions(), state=state)
         return planned, time.perf_counter() - started
 
     def graph(self, planned: Planned) -> Graph[Operation]:
