@@ -84,6 +84,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if exc is not None:
+            # A reset or a failed read is not an end of stream: a body read until close would look whole.
+            self._fail(ConnectionError(f"connection lost: {type(exc).__name__}: {exc}"))
+            return
         self._ended()
 
     def _ended(self) -> None:
@@ -125,8 +129,17 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         return not self.closed and transport is not None and not transport.is_closing()
 
+    @property
+    def sent(self) -> bool:
+        """Whether the whole request left: a server may answer before reading all of a body, and a next
+        request queued behind the rest of it could wait on a server that reads no more."""
+        return self._transport is not None and not self._transport.get_write_buffer_size()
+
     def close(self) -> None:
         self.closed = True
+        if self._done is not None and not self._done.done():
+            # Closed by us mid-response (aclose): our abort must not read as the server's end of a body.
+            self._done.set_exception(ConnectionAbortedError("the connection was closed by the client"))
         if self._transport is not None:
             self._transport.abort()  # no graceful close: nothing more will be read or sent
 
@@ -265,7 +278,7 @@ class H1Exchange:
             reusable = False
             try:
                 await connection.exchange(head + content if content else head, parser, self._timeout.read)
-                reusable = parser.reusable
+                reusable = parser.reusable and connection.sent
             except BodyTooLarge as exc:
                 raise ExchangeTooLarge(str(exc), exc.status) from None
             except ProtocolViolation as exc:

@@ -219,7 +219,8 @@ class ResponseParser:
         status_line, _, header_block = head.partition("\r\n")
         version, _, rest = status_line.partition(" ")
         code = rest[:3]
-        well_formed = len(code) == 3 and code.isdigit() and rest[3:4] in ("", " ")
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+        well_formed = len(code) == 3 and code.isascii() and code.isdigit() and rest[3:4] in ("", " ")
         if not version.startswith("HTTP/1.") or not well_formed:
             raise ProtocolViolation("malformed status line")
         status = int(code)
@@ -249,16 +250,17 @@ class ResponseParser:
             return True
         coding = _token_list(headers.get("transfer-encoding", ""))
         if coding:
-            if coding[-1] == "chunked":
-                self._mode = "chunk-size"
-            else:
-                self._mode = "close"
-                self.reusable = False
+            # Chunked alone (as h11): any other transfer coding would reach the caller still encoded.
+            if coding != ["chunked"]:
+                raise ProtocolViolation("unsupported transfer coding")
+            self._mode = "chunk-size"
+            if lengths:
+                self.reusable = False  # both framings at once: a smuggling attempt (RFC 9112, 6.3)
         elif lengths:
             if len(lengths) > 1:
                 raise ProtocolViolation("conflicting Content-Length headers")
             text = lengths.pop()
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise ProtocolViolation("malformed Content-Length")
             self._length_left = int(text)
             self._check_cap(self._length_left)

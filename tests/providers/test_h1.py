@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -370,6 +372,79 @@ def test_a_slow_but_steady_upload_is_not_a_timeout() -> None:
             pool = _pool(1, read=0.3)
             reply = await pool.exchange("PUT", url, params=None, headers={}, content=body, cap=100)
             assert reply.status == 200
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_reset_during_a_body_read_until_close_is_lost_not_a_short_body() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"partial":')
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            # Linger 0: the close is a reset (RST), not an end of stream (FIN).
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            writer.transport.abort()
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (_, url):
+            pool = _pool(1)
+            with pytest.raises(ExchangeLost, match="reset"):
+                await _get(pool, url)
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_closing_the_pool_mid_response_fails_the_request_rather_than_cutting_its_body() -> None:
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"partial":')
+            await asyncio.sleep(10)
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (_, url):
+            pool = _pool(1)
+            request = asyncio.ensure_future(_get(pool, url))
+            await asyncio.sleep(0.1)
+            await pool.aclose()
+            with pytest.raises(ExchangeLost):
+                await request
+
+    asyncio.run(main())
+
+
+def test_a_connection_whose_request_was_answered_before_it_was_all_sent_is_not_reused() -> None:
+    body = b"x" * (32 << 20)  # far more than the socket buffers hold
+
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if server.connections == 1:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(_ok())  # an early answer, keep-alive, and the body is never read
+                await asyncio.sleep(10)
+            while True:
+                await server.read_request(reader)
+                writer.write(_ok())
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1, read=1.0)
+            reply = await pool.exchange("PUT", url, params=None, headers={}, content=body, cap=100)
+            assert reply.status == 200
+            assert await _get(pool, url) == (200, b"{}")  # not queued behind the unread body
+            assert server.connections == 2
             await pool.aclose()
 
     asyncio.run(main())

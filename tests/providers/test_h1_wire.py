@@ -71,6 +71,13 @@ def test_no_body_for_head_requests_204_and_304() -> None:
     assert _parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n").body == b""
 
 
+def test_chunked_with_a_content_length_too_is_read_but_not_reused() -> None:
+    parser = _parse(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+    )
+    assert (parser.body, parser.reusable) == (b"ab", False)
+
+
 def test_interim_responses_are_skipped() -> None:
     parser = _parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
     assert (parser.status, parser.body) == (200, b"x")
@@ -99,6 +106,10 @@ def test_chunked_with_extensions_and_trailers() -> None:
         b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 1\r\n\r\nx",
         b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nxyz",
+        b"HTTP/1.1 2\xb20 OK\r\n\r\n",  # "\xb2" is "2" superscript: a digit to str.isdigit, not to int
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",  # body still gzipped
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
     ],
 )
 def test_malformed_responses_are_violations(data: bytes) -> None:
