@@ -7,8 +7,8 @@ bodies we send whole, responses read whole within a cap, TLS always verified. An
 goes through httpx.
 
 Connections are kept per origin and reused most-recently-freed first, so a few warm connections stay busy
-and the rest expire; at most ``max_connections`` are open or being opened at once, and a request waits
-for a free one up to the pool timeout.
+and the rest expire; at most ``max_connections`` requests are in flight at once, and a request waits
+for a free slot up to the pool timeout.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from reconciler.providers._h1_wire import BodyTooLarge, ProtocolViolation, Respo
 
 __all__ = ["H1Exchange"]
 
-KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (as httpx); servers commonly allow >= 5 s
+# Seconds an idle connection is kept: below the 5 s many servers allow (uvicorn's default), so we drop a
+# connection before the server does instead of racing its close with our next request.
+KEEPALIVE_EXPIRY = 4.0
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters a request target may carry as they are; anything else is percent-encoded.
 _TARGET_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -232,7 +234,7 @@ class H1Exchange:
             )
         except (asyncio.TimeoutError, TimeoutError):
             raise ExchangeConnectError(f"ConnectTimeout: no connection to {host}:{port} in time") from None
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             raise ExchangeConnectError(f"ConnectError: {exc}") from None
         return connection
 
@@ -261,13 +263,16 @@ class H1Exchange:
         origin, host_header, target = _split(url, params)
         if content is None and method in ("POST", "PUT", "PATCH"):
             content = b""  # a body-carrying method says so, or servers wait for one
-        head = request_head(
-            method,
-            target,
-            host_header,
-            [("User-Agent", self._user_agent), *headers.items()],
-            None if content is None else len(content),
-        )
+        try:
+            head = request_head(
+                method,
+                target,
+                host_header,
+                [("User-Agent", self._user_agent), *headers.items()],
+                None if content is None else len(content),
+            )
+        except ValueError as exc:  # CR/LF or non-ASCII in a header or the host: nothing was sent
+            raise ExchangeConnectError(f"InvalidRequest: {exc}") from None
         await self._acquire()
         assert self._slots is not None
         slots = self._slots

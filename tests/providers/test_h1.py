@@ -448,3 +448,20 @@ def test_a_connection_whose_request_was_answered_before_it_was_all_sent_is_not_r
             await pool.aclose()
 
     asyncio.run(main())
+
+
+def test_a_header_that_cannot_be_sent_is_refused_before_anything_is_sent() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive()) as (server, url):
+            pool = _pool(1)
+            secret = "key-with\r\nInjected: yes"
+            with pytest.raises(ExchangeConnectError, match="InvalidRequest") as refused:
+                await pool.exchange(
+                    "GET", url, params=None, headers={"Authorization": secret}, content=None, cap=100
+                )
+            assert "key-with" not in str(refused.value)
+            assert server.connections == 0
+            assert await _get(pool, url) == (200, b"{}")  # the slot came back
+            await pool.aclose()
+
+    asyncio.run(main())
