@@ -86,6 +86,7 @@ class ArkerProvider:
         self.parallelism = max(1, parallelism)
         self.mount_timeout = mount_timeout
         self._vms: dict[str, DesiredVM] = {vm.address: vm for vm in desired.vms}
+        self._syncs = {sync.address: sync for sync in desired.syncs}  # by address: no scan per create
         self._configs = rmap.vm_configs(desired)
         self._by_address = {c.address: c for c in self._configs}
         self._check_supported()
@@ -392,7 +393,7 @@ class ArkerProvider:
         await ctx.record(self._recorded(config, fs.filesystem_id))
 
     async def _create_sync(self, config: ResourceConfig, ctx: ApplyContext) -> None:
-        sync = next(s for s in self.desired.syncs if s.address == config.address)
+        sync = self._syncs[config.address]
         vm_id = dependency_id(ctx, sync.vm_address)
         fs_id = dependency_id(ctx, sync.filesystem_address)
         await self._intend(ctx, config, {"vm_id": vm_id, "path": sync.path})

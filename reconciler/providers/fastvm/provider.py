@@ -81,6 +81,7 @@ class FastvmProvider:
         self.poll_interval = poll_interval
         self._vms: dict[str, DesiredVM] = {vm.address: vm for vm in desired.vms if vm.provider == self.name}
         self._syncs: dict[str, DesiredSync] = {s.address: s for s in desired.syncs if s.provider == self.name}
+        self._filesystems = {fs.address: fs for fs in desired.filesystems}  # by address: no scan per create
         self._configs = rmap.configs(desired)
         self._by_address = {c.address: c for c in self._configs}
 
@@ -348,7 +349,7 @@ class FastvmProvider:
                 await self.client.write_file(vm_id, file.path, file.content)
 
     async def _create_volume(self, config: ResourceConfig, ctx: ApplyContext) -> None:
-        fs = next(f for f in self.desired.filesystems if f.address == config.address)
+        fs = self._filesystems[config.address]
         await ctx.record(self._pending(config, {"name": config.name}))
         try:
             volume = await self.client.create_volume(
@@ -369,7 +370,7 @@ class FastvmProvider:
         sync = self._syncs[config.address]
         vm_id = dependency_id(ctx, sync.vm_address)
         volume_id = dependency_id(ctx, sync.filesystem_address)
-        fs = next((f for f in self.desired.filesystems if f.address == sync.filesystem_address), None)
+        fs = self._filesystems.get(sync.filesystem_address)
         read_only = fs is not None and fs.access_mode == "ro"
         await ctx.record(self._pending(config, {"vm_id": vm_id, "volume_id": volume_id, "path": sync.path}))
         # Attaching the same volume at the same path again answers the existing attachment: safe to replay.
