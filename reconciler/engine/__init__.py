@@ -34,7 +34,7 @@ from .model import (
 )
 from .operations import Operation, Step, build_operation_graph
 from .paths import PathError, covers, format_path, parse_path
-from .planner import plan
+from .planner import PlanMemo, plan
 
 __all__ = [
     "LIFECYCLE_KEY",
@@ -57,6 +57,7 @@ __all__ = [
     "PathError",
     "PermanentError",
     "Plan",
+    "PlanMemo",
     "PlanOptions",
     "PlanSummary",
     "ResourceChange",

@@ -49,7 +49,7 @@ from .model import (
 )
 from .paths import Part, parse_path
 
-__all__ = ["REASON_DELETED_OUTSIDE", "REASON_GONE", "REASON_REPLACE_REQUESTED", "plan"]
+__all__ = ["REASON_DELETED_OUTSIDE", "REASON_GONE", "REASON_REPLACE_REQUESTED", "PlanMemo", "plan"]
 
 REASON_DELETED_OUTSIDE = "deleted outside arkerctl: will be recreated"
 REASON_GONE = "already deleted outside arkerctl: will be removed from state"
@@ -63,9 +63,101 @@ def plan(
     live: Mapping[str, LiveResource],
     state: StateDocument | None,
     options: PlanOptions = PlanOptions(),  # noqa: B008 - frozen value, safe as a default
+    *,
+    memo: PlanMemo | None = None,
 ) -> Plan:
-    """Compute the plan. ``live`` is keyed by address as the provider's refresh resolved it."""
-    return _Planner(desired, live, state, options).run()
+    """Compute the plan. ``live`` is keyed by address as the provider's refresh resolved it.
+
+    ``memo`` holds per-resource comparisons computed earlier (while the refresh was still reading); one
+    is used only when it was computed from these very objects, so the result is the same without it.
+    """
+    return _Planner(desired, live, state, options, memo).run()
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """What one resource's comparison yields from its config, state entry and live view alone."""
+
+    config: ResourceConfig | None
+    recorded: ResourceState | None
+    found: LiveResource
+    desired: _DesiredDiff | None  # config and found: changes and display values
+    drift: tuple[Change, ...] | None  # recorded and found
+
+
+@dataclass(frozen=True)
+class _DesiredDiff:
+    changes: tuple[Change, ...]
+    before: dict[str, Any] | None  # masked
+    after: dict[str, Any] | None  # masked; when the object is kept (not replaced)
+
+
+class PlanMemo:
+    """Comparisons made ahead of ``plan()``: feed each live view to :meth:`add` as it arrives (the
+    refresh is waiting on the network meanwhile), then pass the memo to ``plan``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Compared] = {}
+
+    def add(self, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource) -> None:
+        desired = _desired_diff(config, found) if config is not None and recorded is not None else None
+        drift = _drift_changes(config, recorded, found) if recorded is not None else None
+        self._entries[found.address] = _Compared(config, recorded, found, desired, drift)
+
+    def _lookup(
+        self, address: str, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource
+    ) -> _Compared | None:
+        entry = self._entries.get(address)
+        if entry is None or entry.found is not found or entry.config is not config:
+            return None
+        return entry if entry.recorded is recorded else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _desired_diff(config: ResourceConfig, found: LiveResource) -> _DesiredDiff:
+    lifecycle = config.lifecycle
+    changes = diff_values(
+        found.values,
+        config.values,
+        ignore=lifecycle.ignore_changes,
+        force_new=config.force_new,
+        sensitive=config.sensitive,
+        exact=config.exact,
+    )
+    # ignore_changes paths are not written: after an update they keep their live value.
+    after = _keep_paths(config.values, found.values, lifecycle.ignore_changes)
+    before = project(found.values, config.values, exact=config.exact)
+    return _DesiredDiff(
+        changes=changes,
+        before=mask_values(before, config.sensitive),
+        after=mask_values(after, config.sensitive),
+    )
+
+
+def _lifecycle_of(config: ResourceConfig | None, recorded: ResourceState | None) -> Lifecycle:
+    if config is not None:
+        return config.lifecycle
+    return recorded_lifecycle(recorded.values) if recorded is not None else Lifecycle()
+
+
+def _sensitive_of(config: ResourceConfig | None, recorded: ResourceState | None) -> frozenset[str]:
+    paths = config.sensitive if config is not None else frozenset()
+    return paths | (recorded_sensitive(recorded.values) if recorded is not None else frozenset())
+
+
+def _drift_changes(
+    config: ResourceConfig | None, recorded: ResourceState, found: LiveResource
+) -> tuple[Change, ...]:
+    return diff_values(
+        strip_reserved(recorded.values),
+        found.values,
+        scope="before",
+        ignore=_lifecycle_of(config, recorded).ignore_changes,
+        sensitive=_sensitive_of(config, recorded),
+        exact=config.exact if config is not None else (),
+    )
 
 
 @dataclass
@@ -103,7 +195,9 @@ class _Planner:
         live: Mapping[str, LiveResource],
         state: StateDocument | None,
         options: PlanOptions,
+        memo: PlanMemo | None = None,
     ) -> None:
+        self.memo = memo
         self.live = live
         self.state = state
         self.options = options
@@ -257,14 +351,11 @@ class _Planner:
                 f"{address}: the refreshed object has id {found.id} but the state records {recorded.id}"
             )
         lifecycle = config.lifecycle
-        changes = diff_values(
-            found.values,
-            config.values,
-            ignore=lifecycle.ignore_changes,
-            force_new=config.force_new,
-            sensitive=config.sensitive,
-            exact=config.exact,
-        )
+        known = self.memo._lookup(address, config, recorded, found) if self.memo is not None else None
+        compared = known.desired if known is not None and known.desired is not None else None
+        if compared is None:
+            compared = _desired_diff(config, found)
+        changes = compared.changes
         reasons: list[str] = []
         forced = tuple(c.path for c in changes if c.forces_replacement)
         if forced:
@@ -278,12 +369,10 @@ class _Planner:
                 reasons.append(f"replaced because {cause} is {verb}")
         if reasons:
             action = Action.CREATE_DELETE if lifecycle.create_before_destroy else Action.DELETE_CREATE
-            after = config.values  # a new object is created from the whole config
+            after = mask_values(config.values, config.sensitive)  # a new object gets the whole config
         else:
             action = Action.UPDATE if changes else Action.NOOP
-            # ignore_changes paths are not written: after an update they keep their live value.
-            after = _keep_paths(config.values, found.values, lifecycle.ignore_changes)
-        before = project(found.values, config.values, exact=config.exact)
+            after = compared.after
         self.pending[address] = _Pending(
             address=address,
             kind=config.kind,
@@ -291,8 +380,8 @@ class _Planner:
             action=action,
             reasons=reasons,
             changes=changes,
-            before=mask_values(before, config.sensitive),
-            after=mask_values(after, config.sensitive),
+            before=compared.before,
+            after=after,
             live_id=found.id,
             replace_paths=forced,
         )
@@ -342,17 +431,10 @@ class _Planner:
                     upstream.reasons.append(f"create_before_destroy inherited from {address}")
 
     def _lifecycle(self, address: str) -> Lifecycle:
-        config = self.configs.get(address)
-        if config is not None:
-            return config.lifecycle
-        recorded = self.recorded.get(address)
-        return recorded_lifecycle(recorded.values) if recorded is not None else Lifecycle()
+        return _lifecycle_of(self.configs.get(address), self.recorded.get(address))
 
     def _sensitive(self, address: str) -> frozenset[str]:
-        config = self.configs.get(address)
-        recorded = self.recorded.get(address)
-        paths = config.sensitive if config is not None else frozenset()
-        return paths | (recorded_sensitive(recorded.values) if recorded is not None else frozenset())
+        return _sensitive_of(self.configs.get(address), self.recorded.get(address))
 
     def _check_prevent_destroy(self) -> None:
         for address in sorted(self.pending):
@@ -376,14 +458,11 @@ class _Planner:
                 drift.append(Drift(address=address, deleted=True))
                 continue
             config = self.configs.get(address)
-            changes = diff_values(
-                strip_reserved(recorded.values),
-                found.values,
-                scope="before",
-                ignore=self._lifecycle(address).ignore_changes,
-                sensitive=self._sensitive(address),
-                exact=config.exact if config is not None else (),
-            )
+            known = self.memo._lookup(address, config, recorded, found) if self.memo is not None else None
+            if known is not None and known.drift is not None:
+                changes = known.drift
+            else:
+                changes = _drift_changes(config, recorded, found)
             if changes:
                 drift.append(Drift(address=address, changes=changes))
         return tuple(drift)

@@ -13,6 +13,7 @@ and before a create, as an intent, so a crash between the API call and the state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from reconciler.engine.model import LiveResource, ResourceConfig, state_values
@@ -74,9 +75,14 @@ class Provider(Protocol):
     def configs(self) -> tuple[ResourceConfig, ...]:
         """The desired resources this provider owns, as engine values."""
 
-    async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
+    async def refresh(
+        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+    ) -> dict[str, LiveResource]:
         """Live objects by address: managed ones found by the id in state, others by their desired name
-        (the planner reports those as conflicts). Pending entries are looked up by their handle."""
+        (the planner reports those as conflicts). Pending entries are looked up by their handle.
+
+        ``on_live``, when given, may be called with any view as soon as it is final (the very object the
+        result will hold), so the caller can compare it while the rest is still being read."""
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
         """Create the object; ``replacing`` is the id of the object this one replaces, if any."""

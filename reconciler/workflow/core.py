@@ -19,6 +19,7 @@ from reconciler.engine import (
     LiveResource,
     Operation,
     Plan,
+    PlanMemo,
     PlanOptions,
     ResourceConfig,
     RetryPolicy,
@@ -153,11 +154,20 @@ async def make_plan(
 ) -> Planned:
     stored = ws.backend.read() if state is None else state
     configs = tuple(sorted((c for p in providers for c in p.configs()), key=lambda c: c.address))
+    by_address = {c.address: c for c in configs}
+    recorded = stored.resources if stored is not None else {}
+    # Each live view is compared as it arrives, while the refresh still waits on the network: the plan
+    # then only assembles (it recomputes anything the memo did not see, so the result is the same).
+    memo = PlanMemo()
+
+    def compare(found: LiveResource) -> None:
+        memo.add(by_address.get(found.address), recorded.get(found.address), found)
+
     live: dict[str, LiveResource] = {}
-    for one in await asyncio.gather(*(p.refresh(stored) for p in providers)):
+    for one in await asyncio.gather(*(p.refresh(stored, on_live=compare) for p in providers)):
         live.update(one)
     resolved = resolve_pending(stored, live)
-    result = plan(configs, live, resolved, options)
+    result = plan(configs, live, resolved, options, memo=memo)
     _log.debug(
         "plan: %d desired, %d live, %d in state -> %s",
         len(configs),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.engine import Action
+import asyncio
+
+from reconciler.engine import Action, LiveResource
+from reconciler.workflow import connected, open_workspace
 
 from .harness import Stack
 
@@ -72,3 +75,18 @@ def test_no_op_plan_reads_only_what_the_list_lacks(fleet: Stack) -> None:
     # One VM list, one filesystem list; a GET per VM managing policies (3); mounts per VM with syncs (2);
     # file digests for base's two directories (2).
     assert calls == {"listVms": 1, "listFilesystems": 1, "getVm": 3, "listMounts": 2, "sync": 2}
+
+
+def test_refresh_hands_over_each_vm_view_as_soon_as_it_is_final(fleet: Stack) -> None:
+    assert fleet.apply().ok
+
+    async def go() -> tuple[dict[str, LiveResource], list[LiveResource]]:
+        ws = open_workspace(fleet.settings())
+        seen: list[LiveResource] = []
+        async with connected(ws, environ=fleet.environ) as providers:
+            live = await providers[0].refresh(ws.backend.read(), on_live=seen.append)
+        return live, seen
+
+    live, seen = asyncio.run(go())
+    assert sorted(view.address for view in seen) == ["vm.base", "vm.worker-0", "vm.worker-1"]
+    assert all(live[view.address] is view for view in seen)  # the very objects the result holds

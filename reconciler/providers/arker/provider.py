@@ -114,7 +114,9 @@ class ArkerProvider:
     async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
         return await gather_limited(calls, self.parallelism)
 
-    async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
+    async def refresh(
+        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+    ) -> dict[str, LiveResource]:
         recorded = owned_entries(state, self.name)
         snap = _Snapshot()
         kinds = {c.kind for c in self._configs} | {r.kind for r in recorded.values()}
@@ -171,7 +173,7 @@ class ArkerProvider:
                 yield lambda v=vm_id: self._mounts_or_none(v, sharer)  # type: ignore[misc]
             while vm_reads:  # taken off as they start: a VM's document is dropped once its view is built
                 address, vm, entry = vm_reads.popleft()
-                yield lambda a=address, v=vm, e=entry: self._live_vm(a, v, e, sharer)  # type: ignore[misc]
+                yield lambda a=address, v=vm, e=entry: self._live_vm(a, v, e, sharer, on_live)  # type: ignore[misc]
                 del vm
 
         results = await self._gather(calls())
@@ -256,7 +258,12 @@ class ArkerProvider:
         )
 
     async def _live_vm(
-        self, address: str, vm: Vm, entry: ResourceState | None, sharer: ValueSharer | None = None
+        self,
+        address: str,
+        vm: Vm,
+        entry: ResourceState | None,
+        sharer: ValueSharer | None = None,
+        on_live: Callable[[LiveResource], None] | None = None,
     ) -> LiveResource | None:
         config = self._by_address.get(address)
         recorded = strip_reserved(entry.values) if entry is not None else {}
@@ -286,6 +293,8 @@ class ArkerProvider:
             # As soon as it is built (a refresh holds all views at once). Parts kept from state are at most
             # swapped for equal instances: the change is invisible.
             sharer.share_models((view,), "values")
+        if on_live is not None:
+            on_live(view)  # final from here on: the caller may compare it while other reads run
         return view
 
     # ── apply ───────────────────────────────────────────────────────────────────────────────────────────

@@ -99,7 +99,10 @@ class FastvmProvider:
         except NotFound:
             return None
 
-    async def refresh(self, state: StateDocument | None) -> dict[str, LiveResource]:
+    async def refresh(
+        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+    ) -> dict[str, LiveResource]:
+        # ``on_live`` is an optional hint; FastVM refreshes are small (one list per kind) and skip it.
         recorded = owned_entries(state, self.name)
         addresses = sorted(set(self._by_address) | set(recorded))
         kinds = {kind_of(self._by_address.get(a), recorded.get(a)) for a in addresses}
