@@ -7,6 +7,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from reconciler.providers._exchange import (
     ExchangeTimeout,
     ExchangeTooLarge,
 )
-from reconciler.providers._h1 import H1Exchange, _split
+from reconciler.providers._h1 import H1Exchange, _Connection, _split
+from reconciler.providers._h1_wire import ResponseParser
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -351,28 +353,53 @@ def test_request_targets_and_host_headers(url: str, params: object, expected: tu
     assert (host, target) == expected
 
 
+class _DrainingTransport:
+    """A transport whose write buffer empties by one step every ``interval`` seconds, then answers:
+    an upload that keeps leaving for longer than the read timeout (no kernel buffers involved)."""
+
+    def __init__(self, connection: Any, steps: int, interval: float) -> None:
+        self.connection = connection
+        self.left = steps
+        self.interval = interval
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        asyncio.get_running_loop().call_later(self.interval, self._drain)
+
+    def _drain(self) -> None:
+        if self.closed:
+            return
+        self.left -= 1
+        if self.left > 0:
+            asyncio.get_running_loop().call_later(self.interval, self._drain)
+        else:
+            self.connection.data_received(_ok())
+
+    def get_write_buffer_size(self) -> int:
+        return self.left * 1024
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def abort(self) -> None:
+        self.closed = True
+
+
 def test_a_slow_but_steady_upload_is_not_a_timeout() -> None:
-    # Far more than the socket buffers hold: read at ~1 MB per 20 ms, the upload takes about a second,
-    # while what the kernel buffers once our side has sent everything drains well within the timeout.
-    body = b"x" * (48 << 20)
-
-    def make(server: _Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            received = 0
-            while received < len(body):
-                received += len(await reader.read(1 << 20))
-                await asyncio.sleep(0.02)
-            writer.write(_ok())
-
-        return handle
-
     async def main() -> None:
-        async with _serving(make, limit=1 << 20) as (_, url):
-            pool = _pool(1, read=0.3)
-            reply = await pool.exchange("PUT", url, params=None, headers={}, content=body, cap=100)
-            assert reply.status == 200
-            await pool.aclose()
+        loop = asyncio.get_running_loop()
+        connection = _Connection(loop)
+        # 20 steps of 50 ms: the upload takes ~1 s against a 0.3 s inactivity timeout.
+        connection.connection_made(_DrainingTransport(connection, steps=20, interval=0.05))  # type: ignore[arg-type]
+        parser = ResponseParser(cap=100)
+        started = loop.time()
+        await connection.exchange(b"PUT / HTTP/1.1\r\n\r\n", parser, 0.3)
+        assert parser.status == 200 and loop.time() - started >= 0.9
+        # With no progress at all the same timeout fires.
+        stalled = _Connection(loop)
+        stalled.connection_made(_DrainingTransport(stalled, steps=1000, interval=10.0))  # type: ignore[arg-type]
+        with pytest.raises(TimeoutError):
+            await stalled.exchange(b"PUT / HTTP/1.1\r\n\r\n", ResponseParser(cap=100), 0.3)
 
     asyncio.run(main())
 
