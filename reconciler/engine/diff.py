@@ -38,9 +38,19 @@ class _Missing:
 _MISSING: Any = _Missing()
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _equal(a: Any, b: Any) -> bool:
     if a is b:
         return True  # values are often shared (state, configs and live views share equal values)
+    kind = type(a)
+    if kind is type(b) and kind in _PLAIN_SCALARS:
+        return bool(a == b)  # the common leaf: same plain type, nothing to reconcile
+    return _equal_mixed(a, b)
+
+
+def _equal_mixed(a: Any, b: Any) -> bool:
     # Stricter than ``==`` where JSON is: ``True == 1`` in Python, but ``true`` and ``1`` differ in a value.
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b

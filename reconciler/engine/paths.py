@@ -128,6 +128,10 @@ class PathSet:
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> PathSet:
+        if isinstance(texts, (tuple, frozenset)):
+            # Configs hand the same few tuples/frozensets of paths to every comparison: parse each once
+            # (a PathSet is immutable, so sharing one is safe).
+            return _parsed(texts)
         return cls(parse_path(t) for t in texts)
 
     def __bool__(self) -> bool:
@@ -142,3 +146,8 @@ class PathSet:
     def below(self, path: tuple[Part, ...]) -> bool:
         """Some member lies strictly below ``path`` (``under(path, members)``)."""
         return path in self._inner
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(texts: tuple[str, ...] | frozenset[str]) -> PathSet:
+    return PathSet(parse_path(t) for t in texts)
