@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,21 +37,18 @@ Endpoint = Callable[[Request], Any]
 class EmulatorApp(Starlette):
     """A Starlette app whose whole middleware stack sits inside an outer wrapper (the fault layer).
 
-    The fault layer must be outermost: to drop a connection it needs the server's own ``send``. Inside
-    Starlette's error middleware, :class:`FastRoutes` serves the routes without the router's scan.
+    The fault layer must be outermost: to drop a connection it needs the server's own ``send``. Just
+    inside it, :class:`FastRoutes` serves the routes without the router's scan (answering an endpoint's
+    exception as Starlette's error middleware would); anything else goes through Starlette's stack.
     """
 
     def __init__(self, *, outer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
         self._outer = outer
-        routes = kwargs.get("routes") or ()
-        kwargs["middleware"] = [
-            Middleware(FastRoutes, routes=tuple(routes)),
-            *(kwargs.get("middleware") or ()),
-        ]
+        self._fast_routes = tuple(kwargs.get("routes") or ())
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self._outer(super().build_middleware_stack())
+        return self._outer(FastRoutes(super().build_middleware_stack(), self._fast_routes))
 
 
 def fault_plan(settings: EmulatorSettings, canonical: Callable[[str], str]) -> FaultPlan:

@@ -16,7 +16,7 @@ from typing import TypeVar
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ._envelope import EnvelopeError, new_request_id
+from ._envelope import EnvelopeError, new_request_id, set_header
 
 __all__ = ["read_body", "wrap_operation"]
 
@@ -74,7 +74,7 @@ def wrap_operation(
         except Exception:
             log.exception("unexpected error in %s", operation)
             return render(internal(), request, request_id)
-        response.headers["X-Request-Id"] = request_id
+        set_header(response, "X-Request-Id", request_id)
         return response
 
     run.__name__ = operation

@@ -1,7 +1,7 @@
 """A route index in front of Starlette's router: the emulators' hot path, without its linear scan.
 
-Starlette matches a request by trying every route's regex in order and then runs it through its
-exception middleware and a per-route wrapper; at ~30 routes that is a good share of a request's CPU.
+Starlette matches a request by trying every route's regex in order and then runs it through its error
+and exception middleware and a per-route wrapper; at ~30 routes that is a good share of a request's CPU.
 :class:`FastRoutes` finds the same route by segment comparison among the routes with as many path
 segments, and calls its endpoint directly. It only answers what Starlette would answer the same way:
 a request whose first full match (path and method, in route order) it finds; anything else (unknown
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 __all__ = ["FastRoutes"]
@@ -88,5 +88,11 @@ class FastRoutes:
         endpoint, params = found
         scope["endpoint"] = endpoint
         scope["path_params"] = params
-        response = await endpoint(Request(scope, receive, send))
+        try:
+            response = await endpoint(Request(scope, receive, send))
+        except Exception:
+            # What Starlette's error middleware (which this path skips) does: a plain 500, then re-raise
+            # for the server to log.
+            await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
+            raise
         await response(scope, receive, send)

@@ -26,11 +26,17 @@ class OperationStats:
 
     def count(self, operation: str, outcome: str) -> None:
         with self._lock:
-            self._outcomes.setdefault(operation, Counter())[outcome] += 1
+            counts = self._outcomes.get(operation)
+            if counts is None:  # not setdefault: it would build a Counter per call
+                counts = self._outcomes[operation] = Counter()
+            counts[outcome] += 1
 
     def status(self, operation: str, status: int) -> None:
         with self._lock:
-            self._statuses.setdefault(operation, Counter())[status] += 1
+            counts = self._statuses.get(operation)
+            if counts is None:
+                counts = self._statuses[operation] = Counter()
+            counts[status] += 1
 
     def reset(self) -> None:
         with self._lock:

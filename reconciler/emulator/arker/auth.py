@@ -16,6 +16,8 @@ from .errors import ApiError
 
 __all__ = ["ARKER_HQ", "Org", "OrgDirectory", "org_for_name"]
 
+_RECENT = 256  # accepted Authorization headers remembered (cleared when full)
+
 
 @dataclass(frozen=True, slots=True)
 class Org:
@@ -43,19 +45,28 @@ class OrgDirectory:
             self._by_key[hashlib.sha256(grant.key.get_secret_value().encode()).digest()] = org
             orgs[org.org_id] = org
         self._by_id = orgs
+        # Recently accepted headers -> org: a client sends the same header on every request, so most
+        # requests skip parsing and hashing the key (the settings hold the keys in memory anyway).
+        self._recent: dict[str, Org] = {}
 
     def authenticate(self, authorization: str | None) -> Org:
         """The org of an ``Authorization: Bearer KEY`` header; 401 ``unauthorized`` otherwise."""
         if not authorization:
             raise ApiError.unauthorized()
+        org = self._recent.get(authorization)
+        if org is not None:
+            return org
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ApiError.unauthorized()
-        # Keys are held as digests only, so the key text itself is never kept in memory here.
+        # The directory holds keys as digests only.
         org = self._by_key.get(hashlib.sha256(token.encode()).digest())
         if org is None:
             raise ApiError.unauthorized()
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        self._recent[authorization] = org
         return org
 
     def known(self, org_id: str) -> Org | None:

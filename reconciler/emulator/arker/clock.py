@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
@@ -30,6 +31,7 @@ def now_epoch() -> float:
     return time.time()
 
 
+@functools.lru_cache(maxsize=16384)  # records' timestamps are rendered on every read of them
 def from_epoch(epoch: float) -> str:
     """RFC 3339 UTC with millisecond precision and a ``Z`` suffix."""
     moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
