@@ -42,6 +42,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters a request target may carry as they are; anything else is percent-encoded.
 _TARGET_SAFE = "/%:@!$&'()*+,;=-._~"
 _PLAIN_TARGET = re.compile(r"/[A-Za-z0-9/%:@!$&'()*+,;=\-._~?]*")
+_AUTHORITY_END = re.compile(r"[/?#]")
 _Origin = tuple[str, str, int]
 
 
@@ -311,13 +312,15 @@ class H1Exchange:
 
 def _split(url: str, params: Params | None) -> tuple[_Origin, str, str]:
     """Origin (scheme, host, port), the Host header and the request target of ``url`` + ``params``."""
-    start = url.find("://") + 3 if "://" in url else 0
-    end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+    scheme_end = url.find("://")
+    found = _AUTHORITY_END.search(url, scheme_end + 3 if scheme_end >= 0 else 0)
+    end = found.start() if found is not None else len(url)
     base, rest = url[:end], url[end:]
     if not rest.startswith("/"):
         rest = "/" + rest
     origin, host_header = _origin(base)
-    rest = rest.partition("#")[0]
+    if "#" in rest:
+        rest = rest.partition("#")[0]
     # Our clients build paths from quoted segments: the common case needs no re-quoting.
     target = rest if _PLAIN_TARGET.fullmatch(rest) else quote(rest, safe=_TARGET_SAFE + "?")
     if params:

@@ -9,7 +9,7 @@ of one response as they arrive and says when it is complete. It accepts what a w
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 __all__ = ["BodyTooLarge", "ProtocolViolation", "ResponseParser", "request_head"]
 
@@ -38,18 +38,27 @@ def _checked(text: str, what: str) -> str:
 
 
 def request_head(
-    method: str, target: str, host: str, headers: Iterable[tuple[str, str]], body_length: int | None
+    method: str, target: str, host: str, headers: Sequence[tuple[str, str]], body_length: int | None
 ) -> bytes:
     """The request line and headers, ending with the blank line. ``Content-Length`` is set from
     ``body_length`` (``None``: no body); ``headers`` must not carry framing headers of their own."""
-    lines = [f"{method} {_checked(target, 'request target')} HTTP/1.1", f"Host: {_checked(host, 'host')}"]
-    for name, value in headers:
-        lines.append(f"{_checked(name, 'header name')}: {_checked(value, 'header value')}")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines.extend([f"{name}: {value}" for name, value in headers])
     if body_length is not None:
         lines.append(f"Content-Length: {body_length}")
     lines.append("\r\n")
+    text = "\r\n".join(lines)
+    # Our own line ends are the only CRs and LFs in a sound head: one count per character instead of a
+    # check per part (every call sends a head); a part that brought its own is then named.
+    if text.count("\r") != len(lines) or text.count("\n") != len(lines):
+        _checked(target, "request target")
+        _checked(host, "host")
+        for name, value in headers:
+            _checked(name, "header name")
+            _checked(value, "header value")
+        raise ValueError("request line contains CR or LF")
     try:
-        return "\r\n".join(lines).encode("ascii")
+        return text.encode("ascii")
     except UnicodeEncodeError:
         raise ValueError("request head contains non-ASCII characters") from None
 
@@ -224,11 +233,11 @@ class ResponseParser:
         if not version.startswith("HTTP/1.") or not well_formed:
             raise ProtocolViolation("malformed status line")
         status = int(code)
+        if "\r\n " in head or "\r\n\t" in head:  # a header line starting with whitespace
+            raise ProtocolViolation("obsolete header line folding")
         headers: dict[str, str] = {}
         lengths: set[str] = set()
         for line in header_block.split("\r\n") if header_block else ():
-            if line[:1] in (" ", "\t"):
-                raise ProtocolViolation("obsolete header line folding")
             name, sep, value = line.partition(":")
             if not sep or not name or name != name.strip() or " " in name:
                 raise ProtocolViolation("malformed header line")
@@ -243,12 +252,14 @@ class ResponseParser:
             return True  # interim response: the final one follows in the same stream
         self.status = status
         self.headers = headers
-        connection = _token_list(headers.get("connection", ""))
-        self.reusable = version == "HTTP/1.1" and "close" not in connection
+        connection = headers.get("connection")
+        closing = connection is not None and "close" in _token_list(connection)
+        self.reusable = version == "HTTP/1.1" and not closing
         if self._head_only or status in _NO_BODY_STATUSES:
             self._complete()
             return True
-        coding = _token_list(headers.get("transfer-encoding", ""))
+        transfer = headers.get("transfer-encoding")
+        coding = _token_list(transfer) if transfer is not None else []
         if coding:
             # Chunked alone (as h11): any other transfer coding would reach the caller still encoded.
             if coding != ["chunked"]:
@@ -273,8 +284,8 @@ class ResponseParser:
     def _complete(self) -> None:
         body = b"".join(self._received)
         self._received = []
-        coding = _token_list(self.headers.get("content-encoding", ""))
-        for name in reversed(coding):
+        encoding = self.headers.get("content-encoding")
+        for name in reversed(_token_list(encoding) if encoding is not None else ()):
             if name == "identity":
                 continue
             wbits = _DECODERS.get(name)

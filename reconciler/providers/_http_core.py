@@ -211,7 +211,9 @@ class HttpCoreBase:
         ambiguous = operation.replay is Replay.UNSAFE
         limit = self.max_response_bytes if cap is None else cap
         self.stats.record_call(operation.id)
-        started = time.perf_counter()
+        # Checked once per attempt: a disabled debug log costs neither the clock nor the formatting.
+        logging_on = self.logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if logging_on else 0.0
         status: int | str = "-"
         try:
             try:
@@ -239,16 +241,22 @@ class HttpCoreBase:
             status = raw.status
             return Reply(raw.status, raw.content, raw.headers, method, log_path)
         finally:
-            self.logger.debug(
-                "%s %s %s %s -> %s in %.1f ms (attempt %d)",
-                self.log_prefix,
-                operation.id,
-                method,
-                log_path,
-                status,
-                (time.perf_counter() - started) * 1000.0,
-                attempt,
-            )
+            if logging_on:
+                self._log_attempt(operation, log_path, status, started, attempt)
+
+    def _log_attempt(
+        self, operation: OperationLike, log_path: str, status: int | str, started: float, attempt: int
+    ) -> None:
+        self.logger.debug(
+            "%s %s %s %s -> %s in %.1f ms (attempt %d)",
+            self.log_prefix,
+            operation.id,
+            operation.method,
+            log_path,
+            status,
+            (time.perf_counter() - started) * 1000.0,
+            attempt,
+        )
 
     # ── the loop ────────────────────────────────────────────────────────────────────────────────────────
 

@@ -43,6 +43,24 @@ def test_request_head_sets_host_and_length_and_refuses_header_injection() -> Non
         request_head("GET", "/", "h", [("X-Key", "a\r\nX-Evil: 1")], None)
     with pytest.raises(ValueError, match="non-ASCII"):
         request_head("GET", "/", "h", [("X-Key", "café")], None)
+    # Every part is covered, whichever of CR or LF it smuggles: each is named.
+    for args, what in [
+        (("/a\nb", "h", []), "request target"),
+        (("/", "h\r", []), "host"),
+        (("/", "h", [("X-A\n", "v")]), "header name"),
+        (("/", "h", [("X-A", "v\r")]), "header value"),
+        (("/", "h", [("X-A", "v\r\n")]), "header value"),
+    ]:
+        with pytest.raises(ValueError, match=f"{what} contains CR or LF"):
+            request_head("GET", *args, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="CR or LF"):
+        request_head("GET\r\n", "/", "h", [], None)
+
+
+def test_folded_header_lines_are_refused_wherever_they_are() -> None:
+    for head in (b"HTTP/1.1 200 OK\r\n X-A: 1\r\n", b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\tmore\r\n"):
+        with pytest.raises(ProtocolViolation, match="folding"):
+            ResponseParser(cap=CAP).feed(head + b"Content-Length: 0\r\n\r\n")
 
 
 def test_fixed_length_response() -> None:

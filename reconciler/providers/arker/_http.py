@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -69,6 +70,10 @@ class HttpCore(HttpCoreBase):
     lost_error = ArkerConnectionLost
     too_large_error = ArkerResponseTooLarge
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cached_headers: dict[bool, Mapping[str, str]] = {}
+
     def _scrub_json(self, value: dict[str, Any]) -> dict[str, Any]:
         if not self._api_key:
             return value
@@ -77,6 +82,22 @@ class HttpCore(HttpCoreBase):
             return value
         scrubbed: dict[str, Any] = json.loads(raw.replace(json.dumps(self._api_key)[1:-1], "***"))
         return scrubbed
+
+    def _headers(self, body: bool, extra: Mapping[str, str] | None, authorize: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        headers.update(extra or {})
+        if authorize:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _common_headers(self, body: bool) -> Mapping[str, str]:
+        cached = self._cached_headers.get(body)
+        if cached is None:
+            # Read-only: the same mapping goes with every request of this client.
+            cached = self._cached_headers[body] = MappingProxyType(self._headers(body, None, True))
+        return cached
 
     def should_retry(self, error: ProviderError, replay: Replay) -> bool:
         return isinstance(error, ArkerError) and should_retry(error, replay)
@@ -96,12 +117,11 @@ class HttpCore(HttpCoreBase):
         cap: int | None = None,
     ) -> Reply:
         """Send until a status in ``ok`` arrives, a non-retryable failure happens or attempts run out."""
-        all_headers = {"Accept": "application/json"}
-        if content is not None:
-            all_headers["Content-Type"] = "application/json"
-        all_headers.update(headers or {})
-        if authorize:
-            all_headers["Authorization"] = f"Bearer {self._api_key}"
+        all_headers: Mapping[str, str]
+        if not headers and authorize:
+            all_headers = self._common_headers(content is not None)  # most calls: built once per client
+        else:
+            all_headers = self._headers(content is not None, headers, authorize)
         return await self.send_with_retries(
             operation,
             url,

@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 import posixpath
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
@@ -87,6 +88,7 @@ from .wire import (
     SyncReadPresignedResponse,
     SyncWriteResponse,
     Vm,
+    VmRules,
     WhoamiResponse,
 )
 
@@ -134,6 +136,9 @@ _GET_RUN = Operation("getRun", "GET", False, _S)
 
 ResultT = TypeVar("ResultT", SyncChunkWriteResult, SyncPresignedWriteRequestResult, SyncCommitWriteResult)
 
+# Characters ``quote(value, safe="")`` never escapes.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
 _SYNC_READ = TypeAdapter(Union[SyncReadInlineResponse, SyncReadPresignedResponse])  # noqa: UP007
 
 
@@ -149,6 +154,8 @@ class WrittenFile:
 def _segment(value: str, what: str) -> str:
     if not value:
         raise ValueError(f"{what} must not be empty")
+    if _UNRESERVED.fullmatch(value):
+        return value  # what quote() leaves alone (ids are UUIDs and such): no copy, no scan in Python
     return quote(value, safe="")
 
 
@@ -192,6 +199,9 @@ class ArkerClient(ClientLifecycle):
         self.settings = settings
         self._base = httpx.URL(settings.base_url)
         self._control = httpx.URL(settings.control_base_url)
+        # Rendered once: every call joins one of them with its path.
+        self._base_text = str(self._base).rstrip("/")
+        self._control_text = str(self._control).rstrip("/")
         exchange = open_exchange(
             transport=transport, timeout=timeout, max_connections=max_connections, user_agent=_USER_AGENT
         )
@@ -215,8 +225,7 @@ class ArkerClient(ClientLifecycle):
     # ── plumbing ────────────────────────────────────────────────────────────────────────────────────────
 
     def _url(self, operation: Operation, path: str) -> str:
-        base = self._control if operation.control else self._base
-        return str(base).rstrip("/") + path
+        return (self._control_text if operation.control else self._base_text) + path
 
     async def _call(
         self,
@@ -346,6 +355,11 @@ class ArkerClient(ClientLifecycle):
 
     async def get_vm(self, id_or_name: str) -> Vm:
         return self._core.parse(Vm, await self._call(_GET_VM, _vm_path(id_or_name)))
+
+    async def get_vm_rules(self, id_or_name: str) -> VmRules:
+        """``getVm`` read for its policy rules only (what a refresh needs beyond the VM list): the rules
+        are validated as in :meth:`get_vm`, the other fields of the document are not parsed."""
+        return self._core.parse(VmRules, await self._call(_GET_VM, _vm_path(id_or_name)))
 
     async def patch_vm(self, vm_id: str, body: PatchVmRequest) -> Vm:
         return self._core.parse(Vm, await self._call(_PATCH_VM, _vm_path(vm_id), body=body.to_wire()))

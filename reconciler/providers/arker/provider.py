@@ -277,10 +277,9 @@ class ArkerProvider:
             # Details are read only for objects we manage; a conflict needs nothing but its id.
             if managed and wanted & {"egress", "inbound"}:
                 try:
-                    full = await self.client.get_vm(vm.vm_id)
+                    rules = (await self.client.get_vm_rules(vm.vm_id)).rules
                 except NotFound:
                     return None
-                rules = full.policies.rules if full.policies is not None else {}
             if managed and "files" in wanted:
                 paths = set((config.values if config else {}).get("files", {})) | set(
                     recorded.get("files", {})

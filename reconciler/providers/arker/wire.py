@@ -49,6 +49,7 @@ __all__ = [
     "MountCreateRequest",
     "PatchVmRequest",
     "PolicyDoc",
+    "PolicyRules",
     "PolicyUpdate",
     "PolicyWriteRequest",
     "RegionPlacement",
@@ -70,6 +71,7 @@ __all__ = [
     "VmNetwork",
     "VmPolicies",
     "VmResources",
+    "VmRules",
     "WhoamiResponse",
 ]
 
@@ -198,6 +200,22 @@ class Vm(_Response):
     @property
     def ssh_key_ids(self) -> tuple[str, ...]:
         return tuple(sorted(key.id for key in self.network.ssh_public_keys))
+
+
+class PolicyRules(_Response):
+    rules: dict[str, JsonObject] = Field(default_factory=dict)
+
+
+class VmRules(_Response):
+    """The part of a ``getVm`` answer a refresh reads (the list has everything else): the id and the
+    policy rules, validated as strictly as in :class:`Vm`; the rest of the document is not looked at."""
+
+    vm_id: ObjectId
+    policies: PolicyRules | None = None
+
+    @property
+    def rules(self) -> dict[str, JsonObject]:
+        return self.policies.rules if self.policies is not None else {}
 
 
 class ListVmsResponse(_Response):

@@ -204,3 +204,34 @@ def test_random_responses_raise_only_arker_errors(steps: list[object], operation
     except ArkerError as exc:
         text = str(exc)
         assert "\n" not in text and API_KEY not in text
+
+
+def _get_vm_rules(fake: FakeArker) -> dict[str, object]:
+    async def go() -> dict[str, object]:
+        async with make_client(fake, attempts=1) as client:
+            return dict((await client.get_vm_rules("vm_01")).rules)
+
+    return asyncio.run(go())
+
+
+def test_vm_rules_read_validates_the_fields_it_reads_and_ignores_the_rest() -> None:
+    rule = {"action": "deny", "priority": 100, "type": "outbound"}
+    # The refresh's lighter read: a document whose other fields are off is still read for its rules...
+    loose = {"vm_id": "vm_01", "public": "yes", "policies": {"rules": {"egress-default": rule}}}
+    fake = FakeArker().on("GET", "/api/v1/vms/vm_01", httpx.Response(200, json=loose))
+    assert _get_vm_rules(fake) == {"egress-default": rule}
+    # ... no policies at all is no rules ...
+    fake = FakeArker().on("GET", "/api/v1/vms/vm_01", httpx.Response(200, json=vm_json()))
+    assert _get_vm_rules(fake) == {}
+    # ... and what it reads stays strict: malformed rules, policies or id are protocol errors.
+    for body, needle in [
+        ({**vm_json(), "policies": {"rules": {"egress-default": "deny"}}}, "policies.rules"),
+        ({**vm_json(), "policies": {"rules": ["egress-default"]}}, "policies.rules"),
+        ({**vm_json(), "policies": "none"}, "policies"),
+        ({**vm_json(), "vm_id": ""}, "vm_id"),
+        ({k: v for k, v in vm_json().items() if k != "vm_id"}, "vm_id"),
+    ]:
+        fake = FakeArker().on("GET", "/api/v1/vms/vm_01", httpx.Response(200, json=body))
+        with pytest.raises(ArkerProtocolError) as caught:
+            _get_vm_rules(fake)
+        assert needle in str(caught.value)
