@@ -52,10 +52,12 @@ class Graph(Generic[N]):
     def __init__(self, nodes: Iterable[N] = ()) -> None:
         self._deps: dict[N, AbstractSet[N]] = {}
         self._dependents: dict[N, AbstractSet[N]] = {}
+        self._cycles: tuple[tuple[N, ...], ...] | None = None  # known answer of ``cycles``; reset by edits
         for node in nodes:
             self.add_node(node)
 
     def add_node(self, node: N) -> None:
+        self._cycles = None
         self._deps.setdefault(node, _NO_EDGES)
         self._dependents.setdefault(node, _NO_EDGES)
 
@@ -126,7 +128,30 @@ class Graph(Generic[N]):
         return rev
 
     def cycles(self) -> tuple[tuple[N, ...], ...]:
-        """One closed path per strongly connected component that is a cycle, deterministic."""
+        """One closed path per strongly connected component that is a cycle, deterministic.
+
+        Remembered until the graph changes: building an apply graph checks it, and so does the executor.
+        """
+        if self._cycles is None:
+            self._cycles = () if self._peels() else self._find_cycles()
+        return self._cycles
+
+    def _peels(self) -> bool:
+        """Whether removing dependency-free nodes one by one empties the graph (Kahn): true exactly when it
+        is acyclic, and several times cheaper than finding the components."""
+        remaining = {node: len(deps) for node, deps in self._deps.items()}
+        stack = [node for node, count in remaining.items() if count == 0]
+        removed = 0
+        while stack:
+            node = stack.pop()
+            removed += 1
+            for dependent in self._dependents[node]:
+                remaining[dependent] -= 1
+                if remaining[dependent] == 0:
+                    stack.append(dependent)
+        return removed == len(remaining)
+
+    def _find_cycles(self) -> tuple[tuple[N, ...], ...]:
         found: list[tuple[N, ...]] = []
         for component in self._strongly_connected():
             members = set(component)
@@ -206,13 +231,15 @@ class Graph(Generic[N]):
     def heights(self) -> dict[N, int]:
         """Per node, the number of nodes on its longest chain of dependents, itself included (a node
         nothing depends on has height 1). The graph must be acyclic (nodes on a cycle are left out)."""
-        remaining = {node: len(self.dependents(node)) for node in self._deps}
+        # The adjacency sets unsorted: a height does not depend on the order of the walk.
+        dependents = self._dependents
+        remaining = {node: len(dependents[node]) for node in self._deps}
         stack = [node for node, count in remaining.items() if count == 0]
         height: dict[N, int] = {}
         while stack:
             node = stack.pop()
-            height[node] = 1 + max((height[d] for d in self.dependents(node)), default=0)
-            for dependency in self.dependencies(node):
+            height[node] = 1 + max((height[d] for d in dependents[node]), default=0)
+            for dependency in self._deps[node]:
                 remaining[dependency] -= 1
                 if remaining[dependency] == 0:
                     stack.append(dependency)

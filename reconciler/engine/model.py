@@ -8,7 +8,7 @@ sensitive leaves already reduced to ``sha256:<hex>`` digests). The planner only 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -58,6 +58,12 @@ def is_reserved_key(key: str) -> bool:
 def strip_reserved(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` without the reserved bookkeeping keys."""
     return {k: v for k, v in values.items() if not is_reserved_key(k)}
+
+
+# Keys of values derived from fields, cached in a config's ``__dict__`` (pydantic refuses field names with
+# a leading underscore, so they cannot collide; equality and dumps look at fields only).
+_HASH_CACHE = "_config_hash_cache"
+_DEPENDENCIES_CACHE = "_dependencies_cache"
 
 
 def _check_paths(paths: Iterable[str]) -> None:
@@ -134,7 +140,15 @@ class ResourceConfig(BaseModel):
 
     @property
     def config_hash(self) -> str:
-        return config_hash(self.values)
+        # Computed once per values object (apply asks at the intent, the idempotency key and the record).
+        # Kept in ``__dict__`` beside the fields, as pydantic keeps a cached_property: equality and dumps
+        # ignore it, and a copy with other values recomputes because the cache names its values object.
+        cached = self.__dict__.get(_HASH_CACHE)
+        values = self.values
+        if cached is None or cached[0] is not values:
+            cached = (values, config_hash(values))
+            self.__dict__[_HASH_CACHE] = cached
+        return cast(str, cached[1])
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -142,7 +156,12 @@ class ResourceConfig(BaseModel):
 
         This is also what ``ResourceState.dependencies`` should record when the resource is applied.
         """
-        return tuple(sorted(set(self.depends_on) | set(self.replace_with)))
+        cached = self.__dict__.get(_DEPENDENCIES_CACHE)
+        sources = (self.depends_on, self.replace_with)
+        if cached is None or cached[0] != sources:
+            cached = (sources, tuple(sorted(set(self.depends_on) | set(self.replace_with))))
+            self.__dict__[_DEPENDENCIES_CACHE] = cached
+        return cast(tuple[str, ...], cached[1])
 
 
 def state_values(config: ResourceConfig) -> dict[str, Any]:

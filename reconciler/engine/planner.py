@@ -174,7 +174,9 @@ class _Pending:
     replace_paths: tuple[str, ...] = ()
 
     def freeze(self) -> ResourceChange:
-        return ResourceChange(
+        # Built from values the planner made and typed itself: validating them again cost ~10% of a
+        # no-op plan (the dict fields were copied once more on the way in).
+        return ResourceChange.model_construct(
             address=self.address,
             kind=self.kind,
             name=self.name,

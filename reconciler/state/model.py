@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,6 +84,21 @@ class StateDocument(BaseModel):
         if new and len(resources) > 1 and address < next(reversed(self.resources)):
             resources = {a: resources[a] for a in sorted(resources)}
         return self.model_copy(update={"resources": resources})
+
+    def with_resources(self, resources: Iterable[ResourceState]) -> StateDocument:
+        """``with_resource`` for many at once: one copy of the map and at most one sort."""
+        merged = dict(self.resources)
+        last = next(reversed(merged), None)
+        ordered = True
+        for resource in resources:
+            address = resource.address
+            if address not in merged:
+                ordered = ordered and (last is None or address > last)
+                last = address if ordered else last
+            merged[address] = resource
+        if not ordered:
+            merged = {a: merged[a] for a in sorted(merged)}
+        return self.model_copy(update={"resources": merged})
 
     def without(self, address: str) -> StateDocument:
         resources = {a: r for a, r in self.resources.items() if a != address}

@@ -98,9 +98,8 @@ class StateRecorder:
 
     async def record_many(self, resources: list[ResourceState]) -> None:
         """Record several entries with one durable write."""
-        for resource in resources:
-            self._doc = self._doc.with_resource(resource)
         if resources:
+            self._doc = self._doc.with_resources(resources)
             await self._durable()
 
     async def forget_many(self, addresses: list[str]) -> None:
@@ -110,10 +109,11 @@ class StateRecorder:
         if gone:
             await self._durable()
 
-    async def replace_document(self, doc: StateDocument) -> None:
-        """Store ``doc`` (same lineage) as the whole state, e.g. after refresh resolved pending entries."""
+    def replace_document(self, doc: StateDocument) -> None:
+        """Make ``doc`` (same lineage) the whole state, e.g. after refresh resolved pending entries. Not
+        durable until the next write: ``flush`` (or any record) stores it."""
         self._doc = doc.model_copy(update={"serial": self._doc.serial})
-        await self._durable()
+        self._version += 1
 
     async def _durable(self, *, deferrable: bool = False) -> None:
         self._version += 1

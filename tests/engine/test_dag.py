@@ -92,3 +92,29 @@ def test_heights_count_the_longest_chain_of_dependents() -> None:
     for node, dep in [("b", "a"), ("c", "b"), ("d", "a"), ("c", "x")]:
         g.add_edge(node, dep)  # c after b after a; d after a; c after x
     assert g.heights() == {"a": 3, "b": 2, "c": 1, "d": 1, "x": 2, "lonely": 1}
+
+
+@given(st.lists(st.tuples(st.integers(0, 10), st.integers(0, 10)), max_size=30), st.integers(0, 10))
+def test_cycles_are_remembered_only_until_the_graph_changes(edges: list[tuple[int, int]], extra: int) -> None:
+    g: Graph[int] = Graph()
+    for a, b in edges:
+        g.add_edge(a, b)
+    first = g.cycles()
+    assert g.cycles() == first
+    # A cycle through the edit must show at once: an edge back from a node to something it depends on.
+    g.add_edge(extra, extra + 100)
+    g.add_edge(extra + 100, extra)
+    assert g.cycles() != ()
+    for cycle in g.cycles():
+        for node, dep in itertools.pairwise(cycle):
+            assert dep in g.dependencies(node)
+    # A fresh graph with the same edges agrees with the remembered answer (cycles found the slow way too).
+    fresh: Graph[int] = Graph()
+    for a, b in [*edges, (extra, extra + 100), (extra + 100, extra)]:
+        fresh.add_edge(a, b)
+    assert fresh.cycles() == g.cycles()
+    acyclic: Graph[int] = Graph()
+    for a, b in edges:
+        if a > b:  # edges from larger to smaller: never a cycle
+            acyclic.add_edge(a, b)
+    assert acyclic.cycles() == ()

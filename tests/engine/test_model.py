@@ -38,6 +38,22 @@ def test_config_hash_and_dependencies() -> None:
     assert config.dependencies == ("filesystem.data", "vm.base")
 
 
+def test_config_hash_is_cached_per_values_object_and_invisible_elsewhere() -> None:
+    config = vm("worker", source={"vm": "base"})
+    fresh = vm("worker", source={"vm": "base"})
+    first = config.config_hash
+    assert config.config_hash is first  # computed once
+    # The cache is no field: equality, dumps and validation round trips do not see it.
+    assert config == fresh and fresh == config
+    assert config.model_dump() == fresh.model_dump()
+    assert config.model_dump_json() == fresh.model_dump_json()
+    assert ResourceConfig.model_validate(config.model_dump()) == config
+    # A copy with other values must not inherit the hash of the old ones.
+    changed = config.model_copy(update={"values": {**config.values, "description": "x"}})
+    assert changed.config_hash == config_hash(changed.values) != first
+    assert config.model_copy(update={"name": "other"}).config_hash == first
+
+
 def test_state_values_remember_lifecycle_and_sensitive_paths() -> None:
     config = vm("base", lifecycle=Lifecycle(prevent_destroy=True, ignore_changes=("resources.vcpu",)))
     stored = state_values(config)

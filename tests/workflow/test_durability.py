@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.providers.arker import ArkerClient
 from reconciler.state import StateDocument, StateWriteError
 from reconciler.state.local import LocalStateBackend
 
@@ -108,3 +109,47 @@ def test_a_write_failing_after_the_operation_fails_it_and_its_dependents(
     assert blank.apply().ok
     assert sorted(blank.live_vms()) == ["base", "child"]
     assert not blank.plan().plan.has_changes
+
+
+def test_every_intent_is_durable_before_its_create_and_startable_creates_do_not_wait_for_the_rest(
+    blank: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blank.write("stack.yaml", MANIFEST)
+    _slow_writes(monkeypatch)
+    durable_at: dict[str, float] = {}  # address -> when a write holding its entry finished
+    sent_at: dict[str, float] = {}
+    stored_when_sent: dict[str, bool] = {}
+    original_write = LocalStateBackend.write
+
+    def write(backend: LocalStateBackend, doc: StateDocument, **kwargs: Any) -> StateDocument:
+        stored = original_write(backend, doc, **kwargs)
+        for address in doc.resources:
+            durable_at.setdefault(address, time.monotonic())
+        return stored
+
+    monkeypatch.setattr(LocalStateBackend, "write", write)
+
+    def watch(method: str, address_of: Any) -> None:
+        original = getattr(ArkerClient, method)
+
+        async def call(client: ArkerClient, *args: Any, **kwargs: Any) -> Any:
+            address = address_of(*args)
+            sent_at[address] = time.monotonic()
+            state = blank.state()
+            stored_when_sent[address] = state is not None and address in state.resources
+            return await original(client, *args, **kwargs)
+
+        monkeypatch.setattr(ArkerClient, method, call)
+
+    watch("fork", lambda body: f"vm.{body.name}")
+    watch("create_filesystem", lambda name: f"filesystem.{name}")
+    result = blank.apply(parallelism=8)
+    assert result.ok, result.report.outcomes
+    assert sorted(stored_when_sent) == sorted(
+        ["vm.base", "vm.child", *(f"filesystem.fs-{n}" for n in range(4))]
+    )
+    assert all(stored_when_sent.values()), stored_when_sent
+    # base and the filesystems depend on nothing: their creates leave before the intent of the child (which
+    # waits for base anyway) is written; that write runs while they work.
+    assert sent_at["vm.base"] < durable_at["vm.child"]
+    assert all(sent_at[f"filesystem.fs-{n}"] < durable_at["vm.child"] for n in range(4))
