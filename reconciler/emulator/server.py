@@ -19,6 +19,7 @@ from typing import IO, Any
 import uvicorn
 from starlette.applications import Starlette
 
+from ._protocol import HttpProtocol
 from .settings import EmulatorSettings
 
 __all__ = ["AppFactory", "banner", "base_url", "running", "serve"]
@@ -131,6 +132,7 @@ def _config(app: Starlette, settings: EmulatorSettings) -> uvicorn.Config:
         # Clients connect directly: X-Forwarded-* headers are not trusted, and skipping the proxy
         # middleware saves its work on every request.
         proxy_headers=False,
+        http=HttpProtocol,
     )
 
 
