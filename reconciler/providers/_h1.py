@@ -54,7 +54,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser: ResponseParser | None = None
         self._done: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # kept across requests: see ``exchange``
+        self._timer_timeout: float | None = None  # the timeout the pending timer was set for
         self._read_timeout: float | None = None
         self._last_data = 0.0
         self._unsent = 0  # bytes of the request still in our write buffer at the last timer check
@@ -112,9 +113,10 @@ class _Connection(asyncio.Protocol):
     def _on_timer(self) -> None:
         # A timeout is inactivity, as httpx's: a long body that keeps arriving (or a large upload that
         # keeps leaving: our write buffer shrinking) is not timed out.
+        self._timer = None
         timeout = self._read_timeout
         if timeout is None or self._done is None or self._done.done():
-            return
+            return  # idle: the next request starts a timer again
         unsent = self._transport.get_write_buffer_size() if self._transport is not None else 0
         if unsent != self._unsent:
             self._unsent = unsent
@@ -140,6 +142,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._done is not None and not self._done.done():
             # Closed by us mid-response (aclose): our abort must not read as the server's end of a body.
             self._done.set_exception(ConnectionAbortedError("the connection was closed by the client"))
@@ -153,16 +158,19 @@ class _Connection(asyncio.Protocol):
         self._done = done = self._loop.create_future()
         self._read_timeout = read_timeout
         self._last_data = self._loop.time()
-        if read_timeout is not None:
+        if read_timeout is not None and (self._timer is None or self._timer_timeout != read_timeout):
+            # A timer left from an earlier request on this connection fires no later than this one's
+            # would (it counted from an earlier moment) and then waits out the rest of the quiet time:
+            # one timer per busy connection instead of one set and cancelled per request.
+            if self._timer is not None:
+                self._timer.cancel()
             self._timer = self._loop.call_later(read_timeout, self._on_timer)
+            self._timer_timeout = read_timeout
         try:
             self._transport.write(data)
             self._unsent = self._transport.get_write_buffer_size()
             await done
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             self._parser = None
             self._done = None
 

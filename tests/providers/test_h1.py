@@ -237,6 +237,36 @@ def test_a_silent_server_is_a_read_timeout_and_the_slot_comes_back() -> None:
     asyncio.run(main())
 
 
+def test_a_kept_connection_times_out_its_later_request_from_that_request_on() -> None:
+    # One read timer per connection outlives each request: a request sent late in the timer's period
+    # still gets its whole timeout, and a silent answer to it still times out.
+    def make(server: _Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                if len(server.requests) == 3:
+                    await asyncio.sleep(10)  # the third request never gets an answer
+                await asyncio.sleep(0.25 if len(server.requests) == 2 else 0)
+                writer.write(_ok())
+
+        return handle
+
+    async def main() -> None:
+        async with _serving(make) as (server, url):
+            pool = _pool(1, read=0.4)
+            assert await _get(pool, url) == (200, b"{}")
+            await asyncio.sleep(0.3)  # the first request's timer is due in 0.1 s
+            assert await _get(pool, url) == (200, b"{}")  # answered after 0.25 s: not a timeout
+            assert server.connections == 1
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(ExchangeTimeout, match="ReadTimeout"):
+                await _get(pool, url)
+            assert 0.35 < asyncio.get_running_loop().time() - started < 2.0
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
 def test_a_slow_but_steady_body_is_not_a_timeout() -> None:
     def make(server: _Server) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

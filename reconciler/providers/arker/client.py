@@ -163,6 +163,13 @@ def _vm_path(vm_id: str) -> str:
     return f"/v1/vms/{_segment(vm_id, 'VM id')}"
 
 
+def _joined(root: str, path: str) -> str:
+    """``posixpath.join(root, path)`` for the two strings of a manifest entry, without its generality."""
+    if path.startswith("/"):
+        return path
+    return root + path if root.endswith("/") or not root else f"{root}/{path}"
+
+
 def _json(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -529,7 +536,7 @@ class ArkerClient(ClientLifecycle):
                     complete = True  # no directory, no files
                 if manifest is not None:
                     root = manifest.root.rstrip("/") or "/"
-                    hashes = {posixpath.join(root, entry.path): entry.hash for entry in manifest.entries}
+                    hashes = {_joined(root, entry.path): entry.hash for entry in manifest.entries}
                     complete = not manifest.truncated
             for path in files:
                 if path in hashes:

@@ -133,10 +133,15 @@ def _keys_value(keys: Iterable[ResolvedSSHKey]) -> dict[str, dict[str, str]]:
     return {key.id: key_value(key.public_key, key.expires_at) for key in sorted(keys, key=lambda k: k.id)}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})
+
+
 def _sorted_keys(value: Any) -> Any:
     """``value`` with every mapping's keys sorted: comparable values are canonical, so that display copies
     of a plan can share them instead of re-sorting each one (see ``engine/diff.py``)."""
-    if isinstance(value, Mapping):
+    # Exact types first: JSON values are dicts, lists and scalars, and an ABC check costs more than the rest.
+    kind = type(value)
+    if kind is dict or (kind not in _PLAIN and isinstance(value, Mapping)):
         return {k: _sorted_keys(value[k]) for k in sorted(value)}
     return value
 
@@ -233,12 +238,9 @@ def live_vm_values(
     if "description" in keys and vm.description is not None:
         values["description"] = vm.description
     if "resources" in keys:
-        resources = {
-            name: getattr(vm.resources, name)
-            for name in ("disk_mib", "memory_mib", "vcpu")
-            if getattr(vm.resources, name) is not None
-        }
-        values["resources"] = resources
+        have = vm.resources
+        resources = {"disk_mib": have.disk_mib, "memory_mib": have.memory_mib, "vcpu": have.vcpu}
+        values["resources"] = {name: amount for name, amount in resources.items() if amount is not None}
     if "public" in keys:
         values["public"] = vm.public
     if "ssh_keys" in keys:
@@ -257,9 +259,9 @@ def live_vm_values(
 
 def _rule_view(rule: Any) -> Any:
     """A live rule as we write them: the server's ordering of keys and its absent optionals removed."""
-    if not isinstance(rule, Mapping):
+    if type(rule) is not dict and not isinstance(rule, Mapping):
         return rule
-    return {k: _sorted_keys(rule[k]) for k in sorted(rule) if rule[k] is not None}
+    return {k: _sorted_keys(v) for k, v in sorted(rule.items()) if v is not None}
 
 
 def live_filesystem(address: str, fs: Filesystem) -> LiveResource:
