@@ -21,8 +21,9 @@ not applyable: ``Plan.is_applyable`` is false until the conflict is imported or 
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from reconciler.state.share import ValueSharer
 from .action import Action
 from .dag import CycleError, Graph
 from .diff import diff_values, mask_values, project, without_paths
-from .fingerprint import compute_fingerprint
+from .fingerprint import compute_fingerprint, live_text
 from .model import (
     Change,
     Conflict,
@@ -83,6 +84,7 @@ class _Compared:
     found: LiveResource
     desired: _DesiredDiff | None  # config and found: changes and display values
     drift: tuple[Change, ...] | None  # recorded and found
+    text: str  # found's part of the plan's fingerprint
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class PlanMemo:
     def add(self, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource) -> None:
         desired = _desired_diff(config, found) if config is not None and recorded is not None else None
         drift = _drift_changes(config, recorded, found) if recorded is not None else None
-        self._entries[found.address] = _Compared(config, recorded, found, desired, drift)
+        self._entries[found.address] = _Compared(config, recorded, found, desired, drift, live_text(found))
 
     def _lookup(
         self, address: str, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource
@@ -111,6 +113,10 @@ class PlanMemo:
         if entry is None or entry.found is not found or entry.config is not config:
             return None
         return entry if entry.recorded is recorded else None
+
+    def _texts(self, live: Mapping[str, LiveResource]) -> dict[str, str]:
+        """Fingerprint texts of the objects in ``live`` that the memo saw (the very same objects)."""
+        return {a: e.text for a, e in self._entries.items() if live.get(a) is e.found}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -174,9 +180,7 @@ class _Pending:
     replace_paths: tuple[str, ...] = ()
 
     def freeze(self) -> ResourceChange:
-        # Built from values the planner made and typed itself: validating them again cost ~10% of a
-        # no-op plan (the dict fields were copied once more on the way in).
-        return ResourceChange.model_construct(
+        return ResourceChange(
             address=self.address,
             kind=self.kind,
             name=self.name,
@@ -217,11 +221,9 @@ class _Planner:
     # -- graphs ---------------------------------------------------------------------------------------
 
     def _build_graphs(self) -> None:
-        # desired: edges of the manifests; recorded: edges as last applied; union: both (for "what does
-        # this old-or-new object relate to", e.g. destroy targeting and create_before_destroy inheritance).
+        # desired: edges of the manifests, needed by every plan. The recorded and union graphs (below) are
+        # built on first use: only targeting, destroy and create_before_destroy ask for them.
         self.desired_graph: Graph[str] = Graph(self.configs)
-        self.recorded_graph: Graph[str] = Graph(self.recorded)
-        self.union_graph: Graph[str] = Graph([*self.configs, *self.recorded])
         for address, config in sorted(self.configs.items()):
             for dep in config.dependencies:
                 if dep == address:
@@ -230,17 +232,34 @@ class _Planner:
                     self.errors.append(f"{address}: depends on {dep}, which is not declared")
                 else:
                     self.desired_graph.add_edge(address, dep)
-                    self.union_graph.add_edge(address, dep)
-        for address, resource in sorted(self.recorded.items()):
-            for dep in resource.dependencies:
-                if dep in self.recorded and dep != address:
-                    self.recorded_graph.add_edge(address, dep)
-                    self.union_graph.add_edge(address, dep)
         try:
             self.order = self.desired_graph.topological_order()
         except CycleError as err:
             self.errors.append(str(err))
             self.order = self.desired_graph.nodes
+
+    def _recorded_edges(self) -> Iterator[tuple[str, str]]:
+        for address, resource in self.recorded.items():
+            for dep in resource.dependencies:
+                if dep in self.recorded and dep != address:
+                    yield address, dep
+
+    @functools.cached_property
+    def recorded_graph(self) -> Graph[str]:
+        """Edges as last applied."""
+        graph: Graph[str] = Graph(self.recorded)
+        for address, dep in self._recorded_edges():
+            graph.add_edge(address, dep)
+        return graph
+
+    @functools.cached_property
+    def union_graph(self) -> Graph[str]:
+        """Desired and recorded edges together: what an old-or-new object relates to (destroy targeting,
+        create_before_destroy inheritance)."""
+        graph: Graph[str] = Graph([*self.configs, *self.recorded])
+        for address, dep in (*self.desired_graph.edges, *self._recorded_edges()):
+            graph.add_edge(address, dep)
+        return graph
 
     # -- options --------------------------------------------------------------------------------------
 
@@ -320,7 +339,9 @@ class _Planner:
             options=opts,
             errors=tuple(self.errors),
             scope=tuple(sorted(scope)),
-            fingerprint=compute_fingerprint(self.state, self.live, scope),
+            fingerprint=compute_fingerprint(
+                self.state, self.live, scope, known=self.memo._texts(self.live) if self.memo else None
+            ),
         )
 
     def _desired(self, address: str, replace_requested: bool) -> None:

@@ -39,6 +39,8 @@ def test_the_memo_is_used_for_identical_objects_and_ignored_for_others() -> None
     live["vm.worker"].values["resources"]["vcpu"] = 1
     used = plan(desired, live, state, memo=memo)
     assert used.change_for("vm.worker").action is Action.NOOP  # type: ignore[union-attr]
+    # Its fingerprint text too was taken from the memo (computed before the edit).
+    assert used.fingerprint != plan(desired, live, state).fingerprint
     # A different object for the same address (as after a second refresh): compared afresh.
     live["vm.worker"] = live_of(worker, resources={"vcpu": 1, "memory_mib": 512, "gpu": 0})
     fresh = plan(desired, live, state, memo=memo)
