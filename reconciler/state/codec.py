@@ -15,7 +15,6 @@ are rendered again. This relies on the model contract that a ``ResourceState`` i
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,23 @@ def _json_key(key: str) -> str:
     return json.dumps(key, ensure_ascii=False)
 
 
-def _render_entry(address: str, resource: ResourceState, *, canonical: bool) -> bytes:
+# Set on a resource decoded from our own layout, naming its ``values`` object: that dict came from sorted
+# text, so encoding it again needs no key sorting. The flag names the very dict, so a copy of the resource
+# with other values (``model_copy(update=...)``) is not taken for canonical. Kept in ``__dict__`` beside the
+# fields (pydantic's equality and dumps look at fields only; field names cannot start with "_").
+_CANONICAL = "_state_canonical_values"
+
+
+def _is_canonical(resource: ResourceState) -> bool:
+    return resource.__dict__.get(_CANONICAL) is resource.values
+
+
+def _render_entry(address: str, resource: ResourceState) -> bytes:
     """``resource`` as a member of the ``resources`` object: comma, newline, indent, key, value.
 
     The leading comma is sliced off (without copying) for the first member.
     """
-    if not canonical:
+    if not _is_canonical(resource):
         resource = resource.model_copy(update={"values": _sorted_json(resource.values)})
     text = resource.model_dump_json(indent=2).replace("\n", _NESTED_INDENT)
     return f",{_NESTED_INDENT}{_json_key(address)}: {text}".encode()
@@ -65,14 +75,6 @@ class StateEncoder:
         # id(resource) -> (resource, address, encoded member). The resource is kept so that its id cannot
         # be reused by another object meanwhile.
         self._cache: dict[int, tuple[ResourceState, str, bytes]] = {}
-        # Resources read back from our own file: already canonical, rendered without sorting when first
-        # needed. Held weakly: remembering that a document is canonical must not keep it alive (a command
-        # that reads the state twice would otherwise hold two whole documents).
-        self._trusted: weakref.WeakValueDictionary[int, ResourceState] = weakref.WeakValueDictionary()
-
-    def trust(self, doc: StateDocument) -> None:
-        """Remember that ``doc`` came from a file we wrote, so its resources need no key sorting."""
-        self._trusted = weakref.WeakValueDictionary((id(r), r) for r in doc.resources.values())
 
     def encode(self, doc: StateDocument) -> bytes:
         return b"".join(self.encode_chunks(doc))
@@ -80,7 +82,6 @@ class StateEncoder:
     def encode_chunks(self, doc: StateDocument) -> list[bytes | memoryview]:
         """The encoding as pieces to write in order (``os.writev``), sparing a copy of the whole text."""
         cache = self._cache
-        trusted = self._trusted
         kept: dict[int, tuple[ResourceState, str, bytes]] = {}
         members: list[bytes | memoryview] = []
         resources = doc.resources
@@ -91,8 +92,7 @@ class StateEncoder:
             if hit is not None and hit[0] is resource and hit[1] == address:
                 member = hit[2]
             else:
-                canonical = trusted.get(key) is resource
-                member = _render_entry(address, resource, canonical=canonical)
+                member = _render_entry(address, resource)
                 hit = (resource, address, member)
             # Reusing the cached tuple keeps a warm encode nearly allocation-free (and the GC quiet).
             kept[key] = hit
@@ -188,6 +188,8 @@ def _decode_members(data: bytes) -> StateDocument | None:
         member = _members.validate_json(b'{"' + data[start:stop] + b"}")
         # Just decoded: nobody else holds these resources yet.
         sharer.share_models(member.values(), "values", "dependencies")
+        for resource in member.values():
+            resource.__dict__[_CANONICAL] = resource.values
         resources.update(member)
         start = stop + len(_MEMBER)
     return head.model_copy(update={"resources": resources})

@@ -218,7 +218,6 @@ class LocalStateBackend:
             self._last_read = None  # before decoding: the previous document must not outlive its use
             doc = decode_state(data, self._path, hint=self._hint())
             self._last_read = (digest, doc)
-            self._encoder.trust(doc)
         self._known = _Known(_Signature.of(st), doc.lineage, doc.serial)
         return doc
 
