@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ._segments import SegmentIndex
+
 __all__ = ["OperationMatcher", "OperationSpec", "resolve_operation"]
 
 
@@ -42,26 +44,36 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 class OperationMatcher:
-    """Find the operation of (method, path) in O(1) for literal paths, else a short regex scan. Every
-    spec is served under each of ``prefixes``."""
+    """Find the operation of (method, path): O(1) for literal paths, a :class:`SegmentIndex` lookup for
+    templates of whole-segment parameters, a regex scan for the others (``{name:path}``), the first
+    matching spec in table order winning. Every spec is served under each of ``prefixes``."""
 
     def __init__(self, specs: Iterable[OperationSpec], prefixes: Iterable[str] = ("",)) -> None:
         self._literal: dict[tuple[str, str], str] = {}
-        self._templated: list[tuple[str, re.Pattern[str], str]] = []
+        self._indexed: dict[str, SegmentIndex[str]] = {}
+        self._templated: list[tuple[int, str, re.Pattern[str], str]] = []  # the rest, with their rank
         roots = tuple(prefixes)
+        rank = 0
         for spec in specs:
             for prefix in roots:
                 path = prefix + spec.path
-                if "{" in path:
-                    self._templated.append((spec.method, _template_regex(path), spec.operation_id))
-                else:
+                if "{" not in path:
                     self._literal[(spec.method, path)] = spec.operation_id
+                    continue
+                index = self._indexed.setdefault(spec.method, SegmentIndex())
+                if not index.add(path, spec.operation_id, order=rank):
+                    self._templated.append((rank, spec.method, _template_regex(path), spec.operation_id))
+                rank += 1
 
     def operation_for(self, method: str, path: str) -> str | None:
         found = self._literal.get((method, path))
         if found is not None:
             return found
-        for spec_method, regex, operation_id in self._templated:
+        index = self._indexed.get(method)
+        hit = index.find(path) if index is not None else None
+        for rank, spec_method, regex, operation_id in self._templated:
+            if hit is not None and rank > hit[0]:
+                break
             if spec_method == method and regex.match(path):
                 return operation_id
-        return None
+        return hit[1] if hit is not None else None

@@ -2,8 +2,8 @@
 
 Starlette matches a request by trying every route's regex in order and then runs it through its error
 and exception middleware and a per-route wrapper; at ~30 routes that is a good share of a request's CPU.
-:class:`FastRoutes` finds the same route by segment comparison among the routes with as many path
-segments, and calls its endpoint directly. It only answers what Starlette would answer the same way:
+:class:`FastRoutes` finds the same route with a :class:`~._segments.SegmentIndex` (a dict lookup per
+shape of path) and calls its endpoint directly. It only answers what Starlette would answer the same way:
 a request whose first full match (path and method, in route order) it finds; anything else (unknown
 paths, methods a route does not take, ``root_path`` mounts, routes it cannot index) goes to the router.
 """
@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ._segments import SegmentIndex
+
 __all__ = ["FastRoutes"]
 
 Scope = MutableMapping[str, Any]
@@ -26,29 +28,15 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-# (position, literal segment) pairs, (position, parameter name) pairs, allowed methods, endpoint
-_Indexed = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...], frozenset[str], Endpoint]
 
-
-def _index(route: BaseRoute) -> tuple[int, _Indexed] | None:
-    """(segment count, entry) of a plain route: an async function endpoint, whole-segment ``{name}``
-    parameters of the default (str) type, a method list. None for anything else."""
+def _indexable(route: BaseRoute) -> Route | None:
+    """A plain route (an async function endpoint, a method list), else None; its path must also be
+    indexable (:func:`~._segments.parse_template`)."""
     if not isinstance(route, Route) or route.methods is None:
         return None
     if not inspect.iscoroutinefunction(route.endpoint):
         return None
-    segments = route.path.split("/")
-    literal: list[tuple[int, str]] = []
-    params: list[tuple[int, str]] = []
-    for position, segment in enumerate(segments):
-        if "{" not in segment and "}" not in segment:
-            literal.append((position, segment))
-        elif segment.startswith("{") and segment.endswith("}") and ":" not in segment:
-            params.append((position, segment[1:-1]))
-        else:
-            return None
-    entry = (tuple(literal), tuple(params), frozenset(route.methods), route.endpoint)
-    return len(segments), entry
+    return route
 
 
 class FastRoutes:
@@ -56,26 +44,21 @@ class FastRoutes:
 
     def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
         self.app = app
-        self._by_length: dict[int, list[_Indexed]] = {}
+        self._index: SegmentIndex[tuple[frozenset[str], Endpoint]] = SegmentIndex()
         for route in routes:
-            indexed = _index(route)
-            if indexed is None:
+            plain = _indexable(route)
+            entry = (frozenset(plain.methods or ()), plain.endpoint) if plain is not None else None
+            if plain is None or entry is None or not self._index.add(plain.path, entry):
                 break  # a later route could be shadowed by this one: leave the rest to the router
-            length, entry = indexed
-            self._by_length.setdefault(length, []).append(entry)
 
     def _find(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
-        segments = path.split("/")
-        for literal, params, methods, endpoint in self._by_length.get(len(segments), ()):
-            if any(segments[position] != text for position, text in literal):
-                continue
-            values = {name: segments[position] for position, name in params}
-            if not all(values.values()):
-                continue  # an empty parameter segment matches no route
-            if method not in methods:
-                return None  # a later route may take the method, else a 405: the router decides
-            return endpoint, values
-        return None
+        found = self._index.find(path)
+        if found is None:
+            return None
+        _, (methods, endpoint), params = found
+        if method not in methods:
+            return None  # a later route may take the method, else a 405: the router decides
+        return endpoint, params
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):

@@ -95,7 +95,7 @@ def canonical_operation(name: str) -> str:
 
 
 class OperationMatcher(_OperationMatcher):
-    """The operation of (method, path): O(1) for literal paths, else a short regex scan."""
+    """The operation of (method, path): O(1) for literal paths, else an index of the templates."""
 
     def __init__(self, specs: Iterable[OperationSpec] = OPERATIONS) -> None:
         super().__init__(specs, ("",))
