@@ -11,11 +11,11 @@ it was deleted since); the same key with a different body is a 409. The contract
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
+from pydantic_core import to_json
 from starlette.responses import Response
 
 from .auth import ARKER_HQ, Org, org_for_name
@@ -154,14 +154,15 @@ def _shared(mine: dict[str, dict[str, Any]], source: dict[str, dict[str, Any]]) 
     shared: dict[str, dict[str, Any]] = {}
     for key, value in mine.items():
         theirs = source.get(key)
-        if theirs is not None and theirs is not value and _wire(theirs) == _wire(value):
+        # ``==`` first: cheap, and JSON-equal values are always equal (1 == 1.0 needs the JSON check).
+        if theirs is not None and theirs is not value and theirs == value and _wire(theirs) == _wire(value):
             value = theirs
         shared[key] = value
     return shared
 
 
-def _wire(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _wire(value: dict[str, Any]) -> bytes:
+    return to_json(value)
 
 
 def _replay(ctx: Ctx, key: str, fingerprint: str) -> Response | None:
