@@ -77,7 +77,7 @@ def test_no_op_plan_reads_only_what_the_list_lacks(fleet: Stack) -> None:
     assert calls == {"listVms": 1, "listFilesystems": 1, "getVm": 3, "listMounts": 2, "sync": 2}
 
 
-def test_refresh_hands_over_each_vm_view_as_soon_as_it_is_final(fleet: Stack) -> None:
+def test_refresh_hands_over_each_view_as_soon_as_it_is_final(fleet: Stack) -> None:
     assert fleet.apply().ok
 
     async def go() -> tuple[dict[str, LiveResource], list[LiveResource]]:
@@ -88,5 +88,7 @@ def test_refresh_hands_over_each_vm_view_as_soon_as_it_is_final(fleet: Stack) ->
         return live, seen
 
     live, seen = asyncio.run(go())
-    assert sorted(view.address for view in seen) == ["vm.base", "vm.worker-0", "vm.worker-1"]
+    # Every view, once: VMs as their reads end, filesystems after the list, syncs with their VM's mounts.
+    assert sorted(view.address for view in seen) == sorted(live)
+    assert {view.kind for view in seen} == {"VM", "Filesystem", "Sync"}
     assert all(live[view.address] is view for view in seen)  # the very objects the result holds

@@ -145,9 +145,21 @@ class ArkerProvider:
             kind = config.kind if config is not None else entry.kind if entry is not None else ""
             targets.append((address, kind, config, entry))
 
+        # Replicas look alike: their live values share one instance of each equal part.
+        sharer = ValueSharer()
         live: dict[str, LiveResource] = {}
+
+        def found(view: LiveResource) -> None:
+            # Each view is handed over as soon as it is final, so the caller compares it while other
+            # reads still wait on the network (VM views do the same in ``_live_vm``).
+            sharer.share_models((view,), "values")
+            live[view.address] = view
+            if on_live is not None:
+                on_live(view)
+
         vm_reads: deque[tuple[str, Vm, ResourceState | None]] = deque()
-        sync_vms: set[str] = set()  # mounts: one list per VM that carries a desired or recorded Sync
+        # Syncs by the VM whose mount list answers them: one list per VM that carries one.
+        syncs_by_vm: dict[str, list[tuple[ResourceConfig | None, ResourceState | None]]] = {}
         for address, kind, config, entry in targets:
             if kind == rmap.KIND_VM:
                 vm = self._find_vm(snap, config, entry)
@@ -156,40 +168,36 @@ class ArkerProvider:
             elif kind == rmap.KIND_FILESYSTEM:
                 fs = self._find_filesystem(snap, config, entry)
                 if fs is not None:
-                    live[address] = rmap.live_filesystem(address, fs)
+                    found(rmap.live_filesystem(address, fs))
             elif kind == rmap.KIND_SYNC:
                 vm_id = self._sync_vm_id(snap, config, entry)
                 if vm_id:
-                    sync_vms.add(vm_id)
+                    syncs_by_vm.setdefault(vm_id, []).append((config, entry))
         snap.vms_by_id, snap.vms_by_name = {}, {}  # from here on, each VM document lives in vm_reads only
+
+        async def mounts_of(vm_id: str) -> None:
+            mounts = await self._mounts_or_none(vm_id, sharer)
+            if mounts is None:
+                return
+            snap.mounts_by_vm[vm_id] = mounts
+            for config, entry in syncs_by_vm[vm_id]:
+                view = self._find_mount(snap, config, entry)
+                if view is not None:
+                    found(view)
+
         # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
         # for the slowest call of the one before.
-        sync_ids = sorted(sync_vms)
-        # Replicas look alike: their live values share one instance of each equal part.
-        sharer = ValueSharer()
-
         def calls() -> Iterator[Callable[[], Awaitable[Any]]]:
-            for vm_id in sync_ids:
-                yield lambda v=vm_id: self._mounts_or_none(v, sharer)  # type: ignore[misc]
+            for vm_id in sorted(syncs_by_vm):
+                yield lambda v=vm_id: mounts_of(v)  # type: ignore[misc]
             while vm_reads:  # taken off as they start: a VM's document is dropped once its view is built
                 address, vm, entry = vm_reads.popleft()
                 yield lambda a=address, v=vm, e=entry: self._live_vm(a, v, e, sharer, on_live)  # type: ignore[misc]
                 del vm
 
-        results = await self._gather(calls())
-        mount_lists, vm_views = results[: len(sync_ids)], results[len(sync_ids) :]
-        pairs = zip(sync_ids, mount_lists, strict=True)
-        snap.mounts_by_vm = {vm_id: mounts for vm_id, mounts in pairs if mounts is not None}
-        for view in vm_views:
+        for view in await self._gather(calls()):
             if view is not None:
                 live[view.address] = view
-
-        for address, kind, config, entry in targets:
-            if kind == rmap.KIND_SYNC:
-                found = self._find_mount(snap, config, entry)
-                if found is not None:
-                    live[address] = found
-        sharer.share_models((view for view in live.values() if view.kind != rmap.KIND_VM), "values")
         return dict(sorted(live.items()))
 
     async def _mounts_or_none(self, vm_id: str, sharer: ValueSharer) -> tuple[Mount, ...] | None:
