@@ -15,6 +15,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .faults import ARRIVAL
+
 __all__ = ["HttpProtocol"]
 
 _HEAD = b"HTTP/1.1 "
@@ -97,10 +99,25 @@ class _HeldHeadTransport(asyncio.Transport):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a :class:`_HeldHeadTransport` (pass as ``Config(http=...)``)."""
+    """uvicorn's httptools protocol over a :class:`_HeldHeadTransport` (pass as ``Config(http=...)``).
+
+    Each request's scope also carries, under ``extensions[ARRIVAL]``, the event loop's time when its first
+    bytes were read: the fault layer counts latency from there, so a request that waited in the socket
+    while the emulator served others is not answered that much later than its latency.
+    """
+
+    _arrived = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_HeldHeadTransport(transport))
+
+    def data_received(self, data: bytes) -> None:
+        self._arrived = self.loop.time()
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {ARRIVAL: {"time": self._arrived}}
 
     def on_response_complete(self) -> None:
         # A response without a body write (HEAD) ends here: its head leaves now.

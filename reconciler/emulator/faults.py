@@ -16,6 +16,10 @@ Per matched request, in order:
 The answer (or the drop) leaves no earlier than the latency after the request arrived, and the work runs
 while the clock runs: the latency is the time to answer, as a remote API's is, rather than the latency
 plus the emulator's own CPU (which would bill the emulator's Python cost to the client in benchmarks).
+"Arrived" is when the server read the request's first bytes, where the server says so (the scope
+extension ``ARRIVAL``: our uvicorn protocol sets it), else when the request reaches this layer: a request
+that waited in the socket while the single-threaded emulator served a burst of others is not answered
+that much later.
 
 One draw per request keeps each rate exact on its own, and a fixed ``seed`` makes a sequential run
 reproducible.
@@ -35,7 +39,10 @@ import httpx
 
 from .stats import OperationStats
 
-__all__ = ["FaultInjector", "FaultKind", "FaultPlan", "FaultTarget", "InjectedResponse"]
+__all__ = ["ARRIVAL", "FaultInjector", "FaultKind", "FaultPlan", "FaultTarget", "InjectedResponse"]
+
+# Scope extension a server may set: ``{"time": <event loop clock when the request's first bytes were read>}``.
+ARRIVAL = "arkerctl.arrival"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -123,7 +130,7 @@ class FaultInjector:
         stats = self.stats
         stats.count(operation, "requests")
         delay = self.plan.latency_for(operation)
-        deadline = asyncio.get_running_loop().time() + delay if delay > 0 else None
+        deadline = _arrival(scope) + delay if delay > 0 else None
         decision = self.plan.decide()
 
         if isinstance(decision, FaultKind):
@@ -155,6 +162,13 @@ class FaultInjector:
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+
+def _arrival(scope: Scope) -> float:
+    now = asyncio.get_running_loop().time()
+    stamp = scope.get("extensions", {}).get(ARRIVAL)
+    # Never later than now (a stamp from another clock must not push answers out).
+    return min(now, stamp["time"]) if stamp is not None else now
 
 
 async def _until(deadline: float | None) -> None:

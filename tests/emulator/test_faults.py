@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ import pytest
 
 from reconciler.emulator import create_app
 from reconciler.emulator.arker import EmulatorApp
+from reconciler.emulator.faults import ARRIVAL, FaultInjector, FaultKind, FaultPlan, InjectedResponse
+from reconciler.emulator.stats import OperationStats
 
 from .conftest import KEY_A, client_for, make_settings
 
@@ -190,3 +193,47 @@ async def test_stats_and_reset_need_no_key(
     assert (await api.get("/v1/vms/ubuntu")).status_code == 200  # goldens are back
     after = (await anon.get("http://emulator.test/_emulator/stats")).json()
     assert after["totals"]["requests"] == 3 and set(after["operations"]) == {"getVm", "listFilesystems"}
+
+
+class _OneOperation:
+    def operation_for(self, method: str, path: str) -> str | None:
+        return "getVm"
+
+    def injected_failure(self, operation: str, kind: FaultKind, retry_after_seconds: int) -> InjectedResponse:
+        raise AssertionError("no failures are configured")
+
+
+async def _answered_after(stamp_offset: float | None, latency: float) -> float:
+    """Seconds until the answer of a request whose scope says it arrived ``stamp_offset`` s ago."""
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    injector = FaultInjector(inner, _OneOperation(), FaultPlan(latency_seconds=latency), OperationStats())
+    loop = asyncio.get_running_loop()
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/v1/vms/x"}
+    if stamp_offset is not None:
+        scope["extensions"] = {ARRIVAL: {"time": loop.time() - stamp_offset}}
+    answered: list[float] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(loop.time())
+
+    started = loop.time()
+    await injector(scope, _no_body, send)
+    return answered[0] - started
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_latency_counts_from_the_arrival_the_server_reports() -> None:
+    # Waited 0.2 s in the socket already: answered 0.1 s later, not 0.3 s.
+    assert 0.05 <= await _answered_after(0.2, 0.3) < 0.25
+    # Without a stamp the clock starts here; a stamp from the future never delays the answer.
+    assert await _answered_after(None, 0.2) >= 0.19
+    assert 0.19 <= await _answered_after(-5.0, 0.2) < 1.0

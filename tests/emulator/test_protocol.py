@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
+from starlette.applications import Starlette
 
 from reconciler.emulator import EmulatorSettings, running
 from reconciler.emulator._protocol import HttpProtocol, _HeldHeadTransport
+from reconciler.emulator.faults import ARRIVAL
 from reconciler.emulator.server import _config
 
 
@@ -91,3 +94,26 @@ def test_bodies_heads_and_keep_alive_over_a_real_socket() -> None:
         assert head.status_code == 405  # health takes GET only: an enveloped 405, its body not sent
         assert head.content == b""
         assert client.get(f"{url}/v1/health").status_code == 200
+
+
+def test_each_request_carries_when_its_first_bytes_were_read() -> None:
+    seen: list[tuple[float, float]] = []
+
+    class App:
+        state = SimpleNamespace()  # the server closes ``state.close`` when there is one
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append((scope["extensions"][ARRIVAL]["time"], asyncio.get_running_loop().time()))
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    def factory(_: EmulatorSettings) -> Starlette:
+        return cast(Starlette, App())  # any ASGI app serves
+
+    with running(EmulatorSettings(), app_factory=factory) as url, httpx.Client() as client:
+        for _ in range(3):  # the same keep-alive connection: each request gets its own stamp
+            assert client.get(f"{url}/v1/anything").status_code == 204
+    assert len(seen) == 3
+    assert all(arrived <= called for arrived, called in seen)
+    assert seen[0][0] <= seen[1][0] <= seen[2][0]
