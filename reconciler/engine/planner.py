@@ -85,6 +85,7 @@ class _Compared:
     desired: _DesiredDiff | None  # config and found: changes and display values
     drift: tuple[Change, ...] | None  # recorded and found
     text: str  # found's part of the plan's fingerprint
+    kept: ResourceChange | None = None  # the change when nothing forces a replacement (desired only)
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,81 @@ class _DesiredDiff:
     after: dict[str, Any] | None  # masked; when the object is kept (not replaced)
 
 
+@dataclass(frozen=True)
+class _Structure:
+    """What the desired configs alone determine: their map, their errors, their graph and its order."""
+
+    source: Sequence[ResourceConfig]  # the very sequence it was built from
+    configs: dict[str, ResourceConfig]
+    errors: tuple[str, ...]
+    graph: Graph[str]  # not changed once built
+    order: tuple[str, ...]
+
+
+def _structure(desired: Sequence[ResourceConfig]) -> _Structure:
+    errors: list[str] = []
+    configs: dict[str, ResourceConfig] = {}
+    for config in desired:
+        if config.address in configs:
+            errors.append(f"{config.address}: declared more than once")
+        configs[config.address] = config
+    graph: Graph[str] = Graph(configs)
+    for address, config in sorted(configs.items()):
+        for dep in config.dependencies:
+            if dep == address:
+                errors.append(f"{address}: depends on itself")
+            elif dep not in configs:
+                errors.append(f"{address}: depends on {dep}, which is not declared")
+            else:
+                graph.add_edge(address, dep)
+    try:
+        order = graph.topological_order()
+    except CycleError as err:
+        errors.append(str(err))
+        order = graph.nodes
+    return _Structure(desired, configs, tuple(errors), graph, order)
+
+
 class PlanMemo:
-    """Comparisons made ahead of ``plan()``: feed each live view to :meth:`add` as it arrives (the
-    refresh is waiting on the network meanwhile), then pass the memo to ``plan``."""
+    """Work done ahead of ``plan()``: :meth:`prepare` the desired configs' graph, and feed each live view
+    to :meth:`add` as it arrives (the refresh is waiting on the network meanwhile); then pass the memo to
+    ``plan`` with the same configs."""
 
     def __init__(self) -> None:
         self._entries: dict[str, _Compared] = {}
+        self._structure: _Structure | None = None
+
+    def prepare(self, desired: Sequence[ResourceConfig]) -> None:
+        """Build what ``desired`` alone determines; ``plan`` uses it when given this very sequence."""
+        self._structure = _structure(desired)
+
+    def _structure_of(self, desired: Sequence[ResourceConfig]) -> _Structure | None:
+        known = self._structure
+        return known if known is not None and known.source is desired else None
 
     def add(self, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource) -> None:
         desired = _desired_diff(config, found) if config is not None and recorded is not None else None
         drift = _drift_changes(config, recorded, found) if recorded is not None else None
-        self._entries[found.address] = _Compared(config, recorded, found, desired, drift, live_text(found))
+        kept = None
+        if (
+            config is not None
+            and desired is not None
+            and not any(c.forces_replacement for c in desired.changes)
+        ):
+            # What the plan records for this address unless a dependency's replacement cascades to it.
+            kept = ResourceChange(
+                address=config.address,
+                kind=config.kind,
+                name=config.name,
+                action=Action.UPDATE if desired.changes else Action.NOOP,
+                changes=desired.changes,
+                before=desired.before,
+                after=desired.after,
+                live_id=found.id,
+            )
+        self._entries[found.address] = _Compared(
+            config, recorded, found, desired, drift, live_text(found), kept
+        )
 
     def _lookup(
         self, address: str, config: ResourceConfig | None, recorded: ResourceState | None, found: LiveResource
@@ -178,8 +243,11 @@ class _Pending:
     after: dict[str, Any] | None = None
     live_id: str | None = None
     replace_paths: tuple[str, ...] = ()
+    frozen: ResourceChange | None = None  # built ahead (PlanMemo) for exactly these values
 
     def freeze(self) -> ResourceChange:
+        if self.frozen is not None and self.frozen.action is self.action and not self.reasons:
+            return self.frozen
         return ResourceChange(
             address=self.address,
             kind=self.kind,
@@ -207,36 +275,18 @@ class _Planner:
         self.live = live
         self.state = state
         self.options = options
-        self.errors: list[str] = []
-        self.configs: dict[str, ResourceConfig] = {}
-        for config in desired:
-            if config.address in self.configs:
-                self.errors.append(f"{config.address}: declared more than once")
-            self.configs[config.address] = config
+        structure = (memo._structure_of(desired) if memo is not None else None) or _structure(desired)
+        self.configs = structure.configs
+        self.errors: list[str] = list(structure.errors)
+        self.desired_graph = structure.graph
+        self.order = structure.order
         self.recorded: dict[str, ResourceState] = dict(state.resources) if state is not None else {}
         self.pending: dict[str, _Pending] = {}
         self.conflicts: list[Conflict] = []
-        self._build_graphs()
 
     # -- graphs ---------------------------------------------------------------------------------------
-
-    def _build_graphs(self) -> None:
-        # desired: edges of the manifests, needed by every plan. The recorded and union graphs (below) are
-        # built on first use: only targeting, destroy and create_before_destroy ask for them.
-        self.desired_graph: Graph[str] = Graph(self.configs)
-        for address, config in sorted(self.configs.items()):
-            for dep in config.dependencies:
-                if dep == address:
-                    self.errors.append(f"{address}: depends on itself")
-                elif dep not in self.configs:
-                    self.errors.append(f"{address}: depends on {dep}, which is not declared")
-                else:
-                    self.desired_graph.add_edge(address, dep)
-        try:
-            self.order = self.desired_graph.topological_order()
-        except CycleError as err:
-            self.errors.append(str(err))
-            self.order = self.desired_graph.nodes
+    # desired (``_structure``): edges of the manifests, needed by every plan. The recorded and union
+    # graphs are built on first use: only targeting, destroy and create_before_destroy ask for them.
 
     def _recorded_edges(self) -> Iterator[tuple[str, str]]:
         for address, resource in self.recorded.items():
@@ -396,6 +446,19 @@ class _Planner:
         else:
             action = Action.UPDATE if changes else Action.NOOP
             after = compared.after
+            if known is not None and known.kept is not None:
+                self.pending[address] = _Pending(
+                    address,
+                    config.kind,
+                    config.name,
+                    action,
+                    changes=changes,
+                    before=compared.before,
+                    after=after,
+                    live_id=found.id,
+                    frozen=known.kept,
+                )
+                return
         self.pending[address] = _Pending(
             address=address,
             kind=config.kind,

@@ -149,6 +149,9 @@ class Planned:
         return configs_digest(self.configs)
 
 
+_FIRST_REQUESTS_LEAVE = 0.01  # seconds: enough for a loopback or LAN connect and a first write
+
+
 async def make_plan(
     ws: Workspace, providers: Sequence[Provider], options: PlanOptions, *, state: StateDocument | None = None
 ) -> Planned:
@@ -164,7 +167,16 @@ async def make_plan(
         memo.add(by_address.get(found.address), recorded.get(found.address), found)
 
     live: dict[str, LiveResource] = {}
-    for one in await asyncio.gather(*(p.refresh(stored, on_live=compare) for p in providers)):
+    refreshing = asyncio.gather(*(p.refresh(stored, on_live=compare) for p in providers))
+    # The desired graph is built while the first reads (the lists) wait on the network rather than after
+    # the last read: once they have had the moment they need to connect and leave.
+    try:
+        await asyncio.wait((refreshing,), timeout=_FIRST_REQUESTS_LEAVE)
+    except BaseException:
+        refreshing.cancel()  # ``wait`` does not cancel what it waits for
+        raise
+    memo.prepare(configs)
+    for one in await refreshing:
         live.update(one)
     resolved = resolve_pending(stored, live)
     result = plan(configs, live, resolved, options, memo=memo)

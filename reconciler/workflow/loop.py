@@ -9,8 +9,10 @@ when chasing a problem).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["loop_factory", "run"]
@@ -31,11 +33,29 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)`` on the loop :func:`loop_factory` picks."""
-    factory = loop_factory()
-    runner_class = getattr(asyncio, "Runner", None)  # Python 3.11+
-    if factory is None or runner_class is None:
-        return asyncio.run(main)
-    with runner_class(loop_factory=factory) as runner:
-        result: T = runner.run(main)
-        return result
+    """``asyncio.run(main)`` on the loop :func:`loop_factory` picks, without full garbage collections."""
+    with _no_full_collections():
+        factory = loop_factory()
+        runner_class = getattr(asyncio, "Runner", None)  # Python 3.11+
+        if factory is None or runner_class is None:
+            return asyncio.run(main)
+        with runner_class(loop_factory=factory) as runner:
+            result: T = runner.run(main)
+            return result
+
+
+@contextlib.contextmanager
+def _no_full_collections() -> Iterator[None]:
+    # A command holds its state, configs and live views to the end, and what it drops is almost never
+    # cyclic: a full (oldest-generation) collection frees nothing, yet walks every object, stopping the
+    # loop for 70-100 ms at 2,000 resources while answers wait (measured on a no-op plan). Young
+    # generations are still collected; the oldest one is when the command is over.
+    young, middle, oldest = gc.get_threshold()
+    gc.set_threshold(young, middle, _NEVER)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, oldest)
+
+
+_NEVER = 1 << 30
