@@ -46,3 +46,15 @@ def test_the_memo_is_used_for_identical_objects_and_ignored_for_others() -> None
     fresh = plan(desired, live, state, memo=memo)
     assert fresh.change_for("vm.worker").action is Action.UPDATE  # type: ignore[union-attr]
     assert fresh == plan(desired, live, state)
+
+
+def test_a_prepared_structure_is_used_only_for_the_very_configs_it_was_built_from() -> None:
+    desired, live, state = world(*fleet())
+    desired = tuple(desired)
+    memo = _memo_of(desired, live, state)
+    memo.prepare(desired)
+    assert plan(desired, live, state, memo=memo) == plan(desired, live, state)
+    # Other configs (one VM fewer): the prepared graph of the old ones must not be used.
+    fewer = tuple(c for c in desired if c.address != "vm.worker")
+    assert plan(fewer, live, state, memo=memo) == plan(fewer, live, state)
+    assert plan(fewer, live, state, memo=memo).change_for("vm.worker").action is Action.DELETE  # type: ignore[union-attr]
