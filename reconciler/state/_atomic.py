@@ -87,7 +87,7 @@ def write_chunks(fd: int, chunks: Sequence[bytes | memoryview]) -> None:
     for start in range(0, len(chunks), _IOV_MAX):
         batch = chunks[start : start + _IOV_MAX]
         written = os.writev(fd, batch)
-        if written == sum(len(chunk) for chunk in batch):
+        if written == sum(map(len, batch)):
             continue
         # Short write (signal, nearly full disk): finish this batch piece by piece.
         for chunk in batch:
