@@ -194,3 +194,54 @@ def test_threads_sharing_one_app(tmp_path: Path) -> None:
     vms = [vm for vm in app.state.arker.store.vms.values() if not vm.golden]
     assert len(vms) == 75 and len({vm.seq for vm in vms}) == 75
     app.state.close()
+
+
+async def test_equal_values_read_back_are_shared_and_changing_one_vm_leaves_the_others(
+    tmp_path: Path, checker: Any
+) -> None:
+    db = tmp_path / "emulator.db"
+    rules = {"r": {"type": "outbound", "priority": 1, "action": "deny"}}
+    first = create_app(make_settings(db_path=db))
+    try:
+        async with client_for(first, KEY_A, checker) as api:
+            for name in ("one", "two"):
+                await fork(api, name=name, policies={"rules": rules, "secrets": {"s": "v"}})
+    finally:
+        first.state.close()
+
+    second = create_app(make_settings(db_path=db))
+    try:
+        store = second.state.arker.store
+        one, two = (next(vm for vm in store.vms.values() if vm.name == n) for n in ("one", "two"))
+        # One rule document, one copy of each file inherited from the golden source, for both VMs...
+        assert one.rules["r"] is two.rules["r"] and one.rules is not two.rules
+        shared_paths = set(one.files) & set(two.files)
+        assert shared_paths and all(one.files[p] is two.files[p] for p in shared_paths)
+        assert one.files is not two.files
+        async with client_for(second, KEY_A, checker) as api:
+            # ... yet each VM still changes alone.
+            new_rules = {"r": {"type": "outbound", "priority": 2, "action": "allow"}}
+            patched = await api.patch(f"/v1/vms/{one.vm_id}", json={"policies": {"rules": new_rules}})
+            assert patched.status_code == 200, patched.text
+            data = b"only one"
+            write = {
+                "op": "write",
+                "writes": [
+                    {
+                        "path": next(iter(sorted(shared_paths))),
+                        "size": len(data),
+                        "upload_id": "u",
+                        "content": base64.b64encode(data).decode(),
+                        "start": 0,
+                        "end": len(data),
+                    }
+                ],
+            }
+            assert (await api.post(f"/v1/vms/{one.vm_id}/sync", json=write)).json()["ok"]
+            other = (await api.get(f"/v1/vms/{two.vm_id}")).json()
+            assert other["policies"]["rules"]["r"]["priority"] == 1
+            path = next(iter(sorted(shared_paths)))
+            read = (await api.post(f"/v1/vms/{two.vm_id}/sync", json={"op": "read", "path": path})).json()
+            assert read["content"] != "only one"
+    finally:
+        second.state.close()
