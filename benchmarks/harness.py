@@ -8,6 +8,7 @@ operations are told apart exactly.
 from __future__ import annotations
 
 import contextvars
+import gc
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -98,6 +99,7 @@ class FleetRun:
     async def plan(self) -> tuple[Planned, float]:
         """Read the state cold (a fresh backend, as a command's first read), refresh and plan."""
         stack = self.workspace.desired.stack
+        _as_a_fresh_process()
         started = time.perf_counter()
         state = open_backend(stack.state, root=stack.root, stack=stack.name).read()
         planned = await make_plan(self.workspace, self.providers, PlanOptions(), state=state)
@@ -107,9 +109,17 @@ class FleetRun:
         return build_operation_graph(planned.plan, planned.configs, planned.state)
 
     async def apply(self, planned: Planned) -> tuple[ApplyResult, float]:
+        _as_a_fresh_process()
         started = time.perf_counter()
         result = await apply_planned(self.workspace, self.providers, planned)
         return result, time.perf_counter() - started
+
+
+def _as_a_fresh_process() -> None:
+    """Collect the garbage of earlier runs before a measured one. A command runs in its own process and
+    defers full collections to its end (``workflow/loop.py``); the benchmarks run many commands in one
+    process, whose leftovers would otherwise weigh on every later run."""
+    gc.collect()
 
 
 @asynccontextmanager
