@@ -186,14 +186,16 @@ class ArkerProvider:
                     found(view)
 
         # Per-VM reads (mount lists, policy rules, file digests) share one bounded pool: no phase waits
-        # for the slowest call of the one before.
+        # for the slowest call of the one before. The VM views (up to two calls in a row) go first and the
+        # single-call mount lists last, so the end of the refresh is not a few long chains beside idle
+        # slots (longest first).
         def calls() -> Iterator[Callable[[], Awaitable[Any]]]:
-            for vm_id in sorted(syncs_by_vm):
-                yield lambda v=vm_id: mounts_of(v)  # type: ignore[misc]
             while vm_reads:  # taken off as they start: a VM's document is dropped once its view is built
                 address, vm, entry = vm_reads.popleft()
                 yield lambda a=address, v=vm, e=entry: self._live_vm(a, v, e, sharer, on_live)  # type: ignore[misc]
                 del vm
+            for vm_id in sorted(syncs_by_vm):
+                yield lambda v=vm_id: mounts_of(v)  # type: ignore[misc]
 
         for view in await self._gather(calls()):
             if view is not None:
