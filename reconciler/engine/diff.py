@@ -11,6 +11,7 @@ sets) before any walking: that is every resource of a no-op plan.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -39,6 +40,8 @@ _MISSING: Any = _Missing()
 
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+_MARSHAL_VERSION = 2  # no back-references: the bytes depend on the data alone
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -52,6 +55,15 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _equal_mixed(a: Any, b: Any) -> bool:
     # Stricter than ``==`` where JSON is: ``True == 1`` in Python, but ``true`` and ``1`` differ in a value.
+    kind = type(a)
+    if kind is type(b) and kind in _CONTAINERS:
+        # Equal serialisations (marshal tells bool from int, and keeps order) mean equal values, found in
+        # C; anything else (other key order, 1 against 1.0, lists against tuples) takes the walk below.
+        try:
+            if marshal.dumps(a, _MARSHAL_VERSION) == marshal.dumps(b, _MARSHAL_VERSION):
+                return True
+        except ValueError:  # not plain data
+            pass
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
@@ -105,6 +117,12 @@ def mask_values(values: Mapping[str, Any] | None, sensitive: Iterable[str]) -> d
     if values is None:
         return None
     paths = PathSet.parse(sensitive)
+    if not paths:  # nothing to mask (most resources): sorted keys, shared values
+        shown = {k: values[k] for k in sorted(values) if not is_reserved_key(k)}
+        for key, value in shown.items():
+            if isinstance(value, dict):
+                shown[key] = _sorted_dicts(value)  # same key: no resize while iterating
+        return shown
     return {k: _mask(values[k], (k,), paths) for k in sorted(values) if not is_reserved_key(k)}
 
 
@@ -248,6 +266,10 @@ def _agree(scoped: dict[str, Any], other: dict[str, Any], path: Path, exact: Pat
     return True
 
 
+def _as_dict(values: Mapping[str, Any]) -> dict[str, Any]:
+    return values if type(values) is dict else dict(values)  # no copy of what is already a plain dict
+
+
 def diff_values(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
@@ -271,7 +293,7 @@ def diff_values(
     exact_paths = PathSet.parse(exact) if exact else None
     if exact_paths is not None and exact_paths.covers(()):
         pass  # the whole document is owned: walk
-    elif _agree(dict(scoped), dict(other), (), exact_paths):
+    elif _agree(_as_dict(scoped), _as_dict(other), (), exact_paths):
         return ()
     walker = _Walk(
         scope,
@@ -280,5 +302,5 @@ def diff_values(
         sensitive=PathSet.parse(sensitive),
         exact=PathSet.parse(exact),
     )
-    walker.walk((), dict(before), dict(after))
+    walker.walk((), _as_dict(before), _as_dict(after))
     return tuple(sorted(walker.changes, key=lambda c: c.path))

@@ -222,7 +222,7 @@ def _drift_changes(
     config: ResourceConfig | None, recorded: ResourceState, found: LiveResource
 ) -> tuple[Change, ...]:
     return diff_values(
-        strip_reserved(recorded.values),
+        recorded.values,  # its reserved bookkeeping keys are never compared
         found.values,
         scope="before",
         ignore=_lifecycle_of(config, recorded).ignore_changes,

@@ -179,3 +179,17 @@ def test_the_quick_agreement_check_never_changes_the_result(
 ) -> None:
     assert diff_values(before, after, scope=scope, exact=exact) == _walked(before, after, scope, exact)
     assert diff_values(before, before, scope=scope, exact=exact) == ()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "__lifecycle__", "c"]), _JSON, max_size=4))
+def test_masking_nothing_takes_a_shortcut_with_the_same_result(values: dict[str, Any]) -> None:
+    # A sensitive path that matches nothing goes the general way; no sensitive path at all, the shortcut.
+    assert mask_values(values, []) == mask_values(values, ["no.such.path"])
+    assert list(mask_values(values, []) or {}) == list(mask_values(values, ["no.such.path"]) or {})
