@@ -8,6 +8,7 @@ operations are told apart exactly.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import gc
 import time
 from collections import Counter
@@ -99,10 +100,11 @@ class FleetRun:
     async def plan(self) -> tuple[Planned, float]:
         """Read the state cold (a fresh backend, as a command's first read), refresh and plan."""
         stack = self.workspace.desired.stack
+        fresh = open_backend(stack.state, root=stack.root, stack=stack.name)
+        workspace = dataclasses.replace(self.workspace, backend=fresh)
         _as_a_fresh_process()
         started = time.perf_counter()
-        state = open_backend(stack.state, root=stack.root, stack=stack.name).read()
-        planned = await make_plan(self.workspace, self.providers, PlanOptions(), state=state)
+        planned = await make_plan(workspace, self.providers, PlanOptions())
         return planned, time.perf_counter() - started
 
     def graph(self, planned: Planned) -> Graph[Operation]:

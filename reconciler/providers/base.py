@@ -13,8 +13,9 @@ and before a create, as an intent, so a crash between the API call and the state
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.engine.model import LiveResource, ResourceConfig, state_values
 from reconciler.state.model import ResourceState, StateDocument
@@ -75,14 +76,23 @@ class Provider(Protocol):
     def configs(self) -> tuple[ResourceConfig, ...]:
         """The desired resources this provider owns, as engine values."""
 
+    def prefetch(self) -> asyncio.Future[Any] | None:
+        """Start the reads a refresh needs that do not depend on the state (a platform's lists), so they
+        overlap reading it; hand the result to ``refresh(prefetched=...)``, or cancel it. None when there
+        is nothing to start."""
+
     async def refresh(
-        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+        self,
+        state: StateDocument | None,
+        on_live: Callable[[LiveResource], None] | None = None,
+        prefetched: asyncio.Future[Any] | None = None,
     ) -> dict[str, LiveResource]:
         """Live objects by address: managed ones found by the id in state, others by their desired name
         (the planner reports those as conflicts). Pending entries are looked up by their handle.
 
         ``on_live``, when given, may be called with any view as soon as it is final (the very object the
-        result will hold), so the caller can compare it while the rest is still being read."""
+        result will hold), so the caller can compare it while the rest is still being read.
+        ``prefetched``: what this provider's ``prefetch`` returned, started just before the state was read."""
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
         """Create the object; ``replacing`` is the id of the object this one replaces, if any."""

@@ -155,7 +155,16 @@ _FIRST_REQUESTS_LEAVE = 0.01  # seconds: enough for a loopback or LAN connect an
 async def make_plan(
     ws: Workspace, providers: Sequence[Provider], options: PlanOptions, *, state: StateDocument | None = None
 ) -> Planned:
-    stored = ws.backend.read() if state is None else state
+    # The reads that need no state (lists) leave first and travel while the state is read (in a worker
+    # thread: decoding a large state takes about as long as a round trip).
+    prefetched = [p.prefetch() for p in providers]
+    try:
+        stored = await asyncio.to_thread(ws.backend.read) if state is None else state
+    except BaseException:
+        for handle in prefetched:
+            if handle is not None:
+                handle.cancel()
+        raise
     configs = tuple(sorted((c for p in providers for c in p.configs()), key=lambda c: c.address))
     by_address = {c.address: c for c in configs}
     recorded = stored.resources if stored is not None else {}
@@ -167,7 +176,12 @@ async def make_plan(
         memo.add(by_address.get(found.address), recorded.get(found.address), found)
 
     live: dict[str, LiveResource] = {}
-    refreshing = asyncio.gather(*(p.refresh(stored, on_live=compare) for p in providers))
+    refreshing = asyncio.gather(
+        *(
+            p.refresh(stored, on_live=compare, prefetched=h)
+            for p, h in zip(providers, prefetched, strict=True)
+        )
+    )
     # The desired graph is built while the first reads (the lists) wait on the network rather than after
     # the last read: once they have had the moment they need to connect and leave.
     try:

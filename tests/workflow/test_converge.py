@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from reconciler.engine import Action, LiveResource
-from reconciler.workflow import connected, open_workspace
+import pytest
+
+from reconciler.engine import Action, LiveResource, PlanOptions
+from reconciler.state import StateCorruptError
+from reconciler.workflow import connected, make_plan, open_workspace
 
 from .harness import Stack
 
@@ -92,3 +95,56 @@ def test_refresh_hands_over_each_view_as_soon_as_it_is_final(fleet: Stack) -> No
     assert sorted(view.address for view in seen) == sorted(live)
     assert {view.kind for view in seen} == {"VM", "Filesystem", "Sync"}
     assert all(live[view.address] is view for view in seen)  # the very objects the result holds
+
+
+def test_the_lists_travel_while_the_state_is_read_and_are_dropped_when_it_cannot_be(fleet: Stack) -> None:
+    assert fleet.apply().ok
+    started: list[asyncio.Future[object]] = []
+
+    async def go(broken: bool) -> None:
+        ws = open_workspace(fleet.settings())
+        async with connected(ws, environ=fleet.environ) as providers:
+            original = providers[0].prefetch
+
+            def prefetch() -> asyncio.Future[object] | None:
+                handle = original()
+                assert handle is not None  # the fleet has VMs and filesystems to list
+                if broken:  # lists still on their way when the state turns out unreadable
+                    handle.cancel()
+                    handle = asyncio.ensure_future(asyncio.Event().wait())
+                started.append(handle)
+                return handle
+
+            providers[0].prefetch = prefetch  # type: ignore[method-assign]
+            if broken:
+                (fleet.root / ".arkerctl" / "state.json").write_text("{not json", encoding="utf-8")
+                with pytest.raises(StateCorruptError):
+                    await make_plan(ws, providers, PlanOptions())
+                handle = started[-1]
+                assert isinstance(handle, asyncio.Task)
+                assert handle.cancelling() > 0  # nothing is left reading for nobody
+                return
+            planned = await make_plan(ws, providers, PlanOptions())
+            assert not planned.plan.has_changes
+
+    before = fleet.stats()
+    asyncio.run(go(broken=False))
+    calls = {op: n - before.get(op, 0) for op, n in fleet.stats().items() if n > before.get(op, 0)}
+    assert calls["listVms"] == 1 and calls["listFilesystems"] == 1  # the prefetched lists were used
+    assert started[-1].done() and not started[-1].cancelled()
+    asyncio.run(go(broken=True))
+
+
+def test_a_refresh_lists_filesystems_the_state_records_when_the_prefetch_did_not(fleet: Stack) -> None:
+    assert fleet.apply().ok
+
+    async def go() -> dict[str, LiveResource]:
+        ws = open_workspace(fleet.settings())
+        async with connected(ws, environ=fleet.environ) as providers:
+            provider = providers[0]
+            vms_only: asyncio.Future[object] = asyncio.ensure_future(provider._lists(False))  # type: ignore[attr-defined]
+            return await provider.refresh(ws.backend.read(), prefetched=vms_only)
+
+    live = asyncio.run(go())
+    assert any(view.kind == "Filesystem" for view in live.values())
+    assert any(view.kind == "Sync" for view in live.values())

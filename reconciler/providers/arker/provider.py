@@ -114,22 +114,41 @@ class ArkerProvider:
     async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
         return await gather_limited(calls, self.parallelism)
 
+    def prefetch(self) -> asyncio.Future[Any] | None:
+        # The VM list, and the filesystem list when the configs have filesystems or syncs (a state that
+        # records some while the configs have none lists them in ``refresh``).
+        wanted = {c.kind for c in self._configs} & {rmap.KIND_FILESYSTEM, rmap.KIND_SYNC}
+        lists = asyncio.ensure_future(self._lists(bool(wanted)))
+        # A prefetch nobody consumes (the state could not be read) must not be reported as unretrieved.
+        lists.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return lists
+
+    async def _lists(self, filesystems: bool) -> tuple[list[Vm], tuple[Filesystem, ...] | None]:
+        async def all_vms() -> list[Vm]:
+            return [vm async for vm in self.client.list_vms()]
+
+        async def all_filesystems() -> tuple[Filesystem, ...] | None:
+            return await self.client.list_filesystems() if filesystems else None
+
+        # The two lists are independent: read them at once.
+        vms, found = await asyncio.gather(all_vms(), all_filesystems())
+        return vms, found
+
     async def refresh(
-        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+        self,
+        state: StateDocument | None,
+        on_live: Callable[[LiveResource], None] | None = None,
+        prefetched: asyncio.Future[Any] | None = None,
     ) -> dict[str, LiveResource]:
         recorded = owned_entries(state, self.name)
         snap = _Snapshot()
         kinds = {c.kind for c in self._configs} | {r.kind for r in recorded.values()}
         wants_filesystems = bool(kinds & {rmap.KIND_FILESYSTEM, rmap.KIND_SYNC})
-
-        async def all_vms() -> list[Vm]:
-            return [vm async for vm in self.client.list_vms()]
-
-        async def all_filesystems() -> tuple[Filesystem, ...]:
-            return await self.client.list_filesystems() if wants_filesystems else ()
-
-        # The two lists are independent: read them at once.
-        vms, filesystems = await asyncio.gather(all_vms(), all_filesystems())
+        lists = prefetched if prefetched is not None else self._lists(wants_filesystems)
+        vms, listed = await lists
+        if listed is None and wants_filesystems:
+            listed = await self.client.list_filesystems()
+        filesystems: tuple[Filesystem, ...] = listed or ()
         snap.vms_by_id = {vm.vm_id: vm for vm in vms}
         snap.vms_by_name = {vm.name: vm for vm in vms if vm.name}
         snap.vm_names = {vm.vm_id: vm.name for vm in vms if vm.name}

@@ -99,8 +99,14 @@ class FastvmProvider:
         except NotFound:
             return None
 
+    def prefetch(self) -> asyncio.Future[Any] | None:
+        return None  # the VM list is filtered by the state's lineage: nothing to read before it
+
     async def refresh(
-        self, state: StateDocument | None, on_live: Callable[[LiveResource], None] | None = None
+        self,
+        state: StateDocument | None,
+        on_live: Callable[[LiveResource], None] | None = None,
+        prefetched: asyncio.Future[Any] | None = None,
     ) -> dict[str, LiveResource]:
         # ``on_live`` is an optional hint; FastVM refreshes are small (one list per kind) and skip it.
         recorded = owned_entries(state, self.name)
