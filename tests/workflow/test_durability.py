@@ -141,7 +141,7 @@ def test_every_intent_is_durable_before_its_create_and_startable_creates_do_not_
 
         monkeypatch.setattr(ArkerClient, method, call)
 
-    watch("fork", lambda body: f"vm.{body.name}")
+    watch("fork_rules", lambda body: f"vm.{body.name}")
     watch("create_filesystem", lambda name: f"filesystem.{name}")
     result = blank.apply(parallelism=8)
     assert result.ok, result.report.outcomes

@@ -286,12 +286,19 @@ class ArkerClient(ClientLifecycle):
 
     async def fork(self, request: ForkRequest, *, idempotency_key: str) -> Vm:
         """Fork a VM. The key makes retries and re-runs return the same VM (``fork_idempotency_key``)."""
+        return self._core.parse(Vm, await self._fork(request, idempotency_key))
+
+    async def fork_rules(self, request: ForkRequest, *, idempotency_key: str) -> VmRules:
+        """:meth:`fork`, reading the answer for the new VM's id and policy rules only (what a create needs
+        next), validated as in :meth:`fork`; the rest of the document is not parsed."""
+        return self._core.parse(VmRules, await self._fork(request, idempotency_key))
+
+    async def _fork(self, request: ForkRequest, idempotency_key: str) -> Reply:
         if not valid_idempotency_key(idempotency_key):
             raise ValueError("idempotency_key must be 1-64 printable ASCII characters")
-        reply = await self._call(
+        return await self._call(
             _FORK, "/v1/fork", body=request.to_wire(), headers={"Idempotency-Key": idempotency_key}
         )
-        return self._core.parse(Vm, reply)
 
     async def list_vms_page(
         self,

@@ -365,13 +365,13 @@ class ArkerProvider:
             config, source_id=source_id, keys=self._key_texts(config.address), name=config.name
         )
         try:
-            vm = await self.client.fork(body, idempotency_key=key)
+            vm = await self.client.fork_rules(body, idempotency_key=key)
         except (NotFound, Conflict, IdempotencyConflict):
             # The key is deterministic, so an earlier create of this very VM (since deleted, or made from
             # another source) may have used it: 404/409 for the key. Fork once more under a fresh key.
             generation = f"{replacing or ''}/{uuid.uuid4().hex}"
             key = fork_idempotency_key(ctx.lineage, config.address, config.config_hash, generation=generation)
-            vm = await self.client.fork(body, idempotency_key=key)
+            vm = await self.client.fork_rules(body, idempotency_key=key)
         try:
             # The fork inherits the source's policy: drop inherited managed rules the new VM does not want.
             stale = rmap.stale_rules(config.values, vm.policies.rules if vm.policies is not None else {})

@@ -17,6 +17,7 @@ from reconciler.providers.arker import (
     ArkerError,
     ArkerProtocolError,
     ArkerResponseTooLarge,
+    ForkRequest,
     RetryPolicy,
 )
 from reconciler.providers.arker.client import DEFAULT_MAX_RESPONSE_BYTES
@@ -234,4 +235,31 @@ def test_vm_rules_read_validates_the_fields_it_reads_and_ignores_the_rest() -> N
         fake = FakeArker().on("GET", "/api/v1/vms/vm_01", httpx.Response(200, json=body))
         with pytest.raises(ArkerProtocolError) as caught:
             _get_vm_rules(fake)
+        assert needle in str(caught.value)
+
+
+def test_fork_read_for_its_rules_is_as_strict_as_the_full_read_on_what_it_reads() -> None:
+    rule = {"action": "deny", "priority": 100, "type": "outbound"}
+
+    def fork_rules(body: dict[str, object]) -> dict[str, object]:
+        fake = FakeArker().on("POST", "/api/v1/fork", httpx.Response(200, json=body))
+
+        async def go() -> dict[str, object]:
+            async with make_client(fake, attempts=1) as client:
+                request = ForkRequest(source_vm_name="ubuntu")
+                found = await client.fork_rules(request, idempotency_key="key-1")
+                assert found.vm_id == body["vm_id"]
+                return dict(found.rules)
+
+        return asyncio.run(go())
+
+    assert fork_rules({**vm_json(), "policies": {"rules": {"egress-default": rule}}}) == {
+        "egress-default": rule
+    }
+    for body, needle in [
+        ({**vm_json(), "policies": {"rules": {"egress-default": "deny"}}}, "policies.rules"),
+        ({**vm_json(), "vm_id": ""}, "vm_id"),
+    ]:
+        with pytest.raises(ArkerProtocolError) as caught:
+            fork_rules(body)
         assert needle in str(caught.value)
