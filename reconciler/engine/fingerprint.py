@@ -6,19 +6,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from reconciler.state.model import StateDocument, canonical_json
+from reconciler.state.model import StateDocument, canonical_json, json_string
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, avoids an import cycle with model.py
     from .model import LiveResource
 
 __all__ = ["compute_fingerprint", "live_text"]
-
-
-def _json_string(text: str) -> str:
-    """``canonical_json(text)`` for a string; addresses are plain ASCII and need no escaping."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    return canonical_json(text)
 
 
 def live_text(found: LiveResource) -> str:
@@ -52,6 +45,6 @@ def compute_fingerprint(
         found = live.get(address)
         text = "null" if found is None else texts.get(address) or live_text(found)
         separator = "," if index else ""
-        digest.update(f"{separator}{_json_string(address)}:{text}".encode())
+        digest.update(f"{separator}{json_string(address)}:{text}".encode())
     digest.update(f'}},"serial":{canonical_json(serial)}}}'.encode())
     return "sha256:" + digest.hexdigest()

@@ -157,7 +157,7 @@ class PlanMemo:
             and not any(c.forces_replacement for c in desired.changes)
         ):
             # What the plan records for this address unless a dependency's replacement cascades to it.
-            kept = ResourceChange(
+            kept = _Pending(
                 address=config.address,
                 kind=config.kind,
                 name=config.name,
@@ -166,7 +166,7 @@ class PlanMemo:
                 before=desired.before,
                 after=desired.after,
                 live_id=found.id,
-            )
+            ).freeze()
         self._entries[found.address] = _Compared(
             config, recorded, found, desired, drift, live_text(found), kept
         )
@@ -446,19 +446,6 @@ class _Planner:
         else:
             action = Action.UPDATE if changes else Action.NOOP
             after = compared.after
-            if known is not None and known.kept is not None:
-                self.pending[address] = _Pending(
-                    address,
-                    config.kind,
-                    config.name,
-                    action,
-                    changes=changes,
-                    before=compared.before,
-                    after=after,
-                    live_id=found.id,
-                    frozen=known.kept,
-                )
-                return
         self.pending[address] = _Pending(
             address=address,
             kind=config.kind,
@@ -470,6 +457,7 @@ class _Planner:
             after=after,
             live_id=found.id,
             replace_paths=forced,
+            frozen=known.kept if known is not None else None,  # used by freeze() only if it still fits
         )
 
     def _create(self, config: ResourceConfig, reason: str | None) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "StateDocument",
     "canonical_json",
     "config_hash",
+    "json_string",
     "secret_digest",
 ]
 
@@ -30,6 +31,14 @@ STATE_FORMAT_VERSION = 1
 def canonical_json(value: Any) -> str:
     """Stable JSON text (sorted keys, no spaces): the basis of every hash we compute."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string, exactly as ``canonical_json(text)``; plain ASCII text (addresses, names)
+    skips the encoder, a fifth of a cold state encode."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
 
 
 def config_hash(values: Mapping[str, Any]) -> str:

@@ -182,7 +182,7 @@ async def make_plan(
             for p, h in zip(providers, prefetched, strict=True)
         )
     )
-    # The desired graph is built while the first reads (the lists) wait on the network rather than after
+    # The desired graph is built while the refresh's first reads wait on the network rather than after
     # the last read: once they have had the moment they need to connect and leave.
     try:
         await asyncio.wait((refreshing,), timeout=_FIRST_REQUESTS_LEAVE)

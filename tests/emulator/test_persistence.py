@@ -18,6 +18,19 @@ from .conftest import KEY_A, KEY_B, client_for, fork, make_settings
 pytestmark = pytest.mark.anyio
 
 
+def _write(path: str, data: bytes) -> dict[str, Any]:
+    """A sync request writing ``data`` whole to ``path``."""
+    entry = {
+        "path": path,
+        "size": len(data),
+        "upload_id": "u",
+        "content": base64.b64encode(data).decode(),
+        "start": 0,
+        "end": len(data),
+    }
+    return {"op": "write", "writes": [entry]}
+
+
 async def _populate(api: httpx.AsyncClient) -> dict[str, Any]:
     vm = await fork(
         api,
@@ -29,20 +42,7 @@ async def _populate(api: httpx.AsyncClient) -> dict[str, Any]:
             "secrets": {"s": "v"},
         },
     )
-    data = b"survives restarts"
-    write = {
-        "op": "write",
-        "writes": [
-            {
-                "path": "/srv/state.txt",
-                "size": len(data),
-                "upload_id": "u",
-                "content": base64.b64encode(data).decode(),
-                "start": 0,
-                "end": len(data),
-            }
-        ],
-    }
+    write = _write("/srv/state.txt", b"survives restarts")
     assert (await api.post(f"/v1/vms/{vm['vm_id']}/sync", json=write)).json()["ok"]
     fs = (await api.post("/v1/filesystems", json={"name": "data"})).json()
     mount = (
@@ -223,24 +223,11 @@ async def test_equal_values_read_back_are_shared_and_changing_one_vm_leaves_the_
             new_rules = {"r": {"type": "outbound", "priority": 2, "action": "allow"}}
             patched = await api.patch(f"/v1/vms/{one.vm_id}", json={"policies": {"rules": new_rules}})
             assert patched.status_code == 200, patched.text
-            data = b"only one"
-            write = {
-                "op": "write",
-                "writes": [
-                    {
-                        "path": next(iter(sorted(shared_paths))),
-                        "size": len(data),
-                        "upload_id": "u",
-                        "content": base64.b64encode(data).decode(),
-                        "start": 0,
-                        "end": len(data),
-                    }
-                ],
-            }
+            path = min(shared_paths)
+            write = _write(path, b"only one")
             assert (await api.post(f"/v1/vms/{one.vm_id}/sync", json=write)).json()["ok"]
             other = (await api.get(f"/v1/vms/{two.vm_id}")).json()
             assert other["policies"]["rules"]["r"]["priority"] == 1
-            path = next(iter(sorted(shared_paths)))
             read = (await api.post(f"/v1/vms/{two.vm_id}/sync", json={"op": "read", "path": path})).json()
             assert read["content"] != "only one"
     finally:
