@@ -1,12 +1,14 @@
 """Run a DAG of operations: each node as soon as its dependencies succeeded, at most N at once.
 
 The scheduler is event driven and O(nodes + edges): a heap of ready nodes, a count of unfinished
-dependencies per node, and a queue the tasks push themselves onto when they free their slot and when
-they finish (no polling, no ``asyncio.wait`` over the whole in-flight set). A node may end with a
-``settle`` step that holds no slot (waiting for a durable state write): the next operation starts
-meanwhile, and the node's dependents still wait for it. Failures are data, not exceptions: every node gets an
-``Outcome``. Only ``asyncio.CancelledError`` (and other ``BaseException``s such as ``KeyboardInterrupt``)
-propagate, after the operations still in flight have been cancelled and awaited.
+dependencies per node, and one worker task per busy slot. A worker runs a node and then, in the same
+task, the next ready one: when a burst of answers comes in, each freed slot sends its next request at
+once instead of after the whole burst and a trip through a scheduler loop. A node may end with a
+``settle`` step that holds no slot (waiting for a durable state write, in a task of its own): the next
+operation starts meanwhile, and the node's dependents still wait for it. Failures are data, not
+exceptions: every node gets an ``Outcome``. Only ``asyncio.CancelledError`` (and other
+``BaseException``s such as ``KeyboardInterrupt``) propagate, after the operations still in flight have
+been cancelled and awaited.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
@@ -171,7 +173,6 @@ class _Run(Generic[K, R]):
     ) -> None:
         self.run = run
         self.settle_step = settle
-        self.freed_early: set[K] = set()  # nodes settling: their slot is already counted free
         self.parallelism = parallelism
         self.stop = stop
         self.on_event = on_event
@@ -201,41 +202,25 @@ class _Run(Generic[K, R]):
         return self.listener_error is not None or (self.stop is not None and self.stop.is_set())
 
     async def go(self) -> ExecutionReport[K, R]:
-        running: dict[asyncio.Task[Outcome[K, R]], K] = {}
-        # A task is put here when done; None when a node frees its slot early to settle.
-        finished: asyncio.Queue[asyncio.Task[Outcome[K, R]] | None] = asyncio.Queue()
-        busy = 0  # nodes holding a slot
+        # Every task (a slot's worker or a node settling) is put here when done.
+        self.finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
+        self.tasks: dict[asyncio.Task[None], K] = {}  # task -> the node it is running or settling
+        self.busy = 0  # slots taken by workers
+        self.fill()
         try:
-            while True:
-                while self.ready and busy < self.parallelism and not self.halted():
-                    _, node = heapq.heappop(self.ready)
-                    task = asyncio.create_task(self.lifecycle(node, finished))
-                    running[task] = node
-                    busy += 1
-                    task.add_done_callback(finished.put_nowait)
-                if not running:
-                    break
-                item = await finished.get()
-                if item is None:  # a node went on to settle: its slot is free
-                    busy -= 1
-                    continue
-                task = item
-                node = running.pop(task)
-                if node in self.freed_early:
-                    self.freed_early.discard(node)
-                else:
-                    busy -= 1
+            while self.tasks:
+                task = await self.finished.get()
+                node = self.tasks.pop(task)
                 if task.cancelled():
                     # The operation itself was cancelled: that is never a mere failed outcome.
                     raise asyncio.CancelledError(f"operation {node} was cancelled")
                 error = task.exception()
                 if error is not None:
                     raise error  # a BaseException that is not an Exception (KeyboardInterrupt, ...)
-                self.settle(node, task.result())
         except BaseException:
-            for task in running:
+            for task in self.tasks:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*self.tasks, return_exceptions=True)
             raise
         for node in self.nodes:
             if node not in self.outcomes:
@@ -247,6 +232,64 @@ class _Run(Generic[K, R]):
             outcomes={node: self.outcomes[node] for node in self.nodes},
             stopped=stopped and any(o.status == "skipped" for o in self.outcomes.values()),
         )
+
+    def spawn(self, node: K, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks[task] = node
+        task.add_done_callback(self.finished.put_nowait)
+
+    def take(self) -> K | None:
+        """The ready node to run next (longest chain first), or None."""
+        if not self.ready or self.halted():
+            return None
+        return heapq.heappop(self.ready)[1]
+
+    def fill(self) -> None:
+        """Start a worker for each ready node while slots are free."""
+        while self.busy < self.parallelism:
+            node = self.take()
+            if node is None:
+                return
+            self.busy += 1
+            self.spawn(node, self.worker(node))
+
+    async def worker(self, node: K) -> None:
+        """Hold one slot: run ``node``, then whatever is ready next, in this same task. A burst of answers
+        then sends each next request as soon as its own operation is done, instead of after every other
+        answer of the burst and a trip through the scheduler."""
+        current = asyncio.current_task()
+        assert current is not None
+        try:
+            while True:
+                self.tasks[current] = node
+                outcome = await self.attempts(node)
+                if self.settle_step is not None and outcome.status == "succeeded":
+                    self.spawn(node, self.settling(node, outcome))  # holds no slot
+                else:
+                    self.settle(node, outcome)
+                following = self.take()
+                self.fill()  # what else became ready, while slots are free
+                if following is None:
+                    return
+                node = following
+        finally:
+            self.busy -= 1
+
+    async def settling(self, node: K, outcome: Outcome[K, R]) -> None:
+        try:
+            await cast(Callable[[K, R], Awaitable[None]], self.settle_step)(node, cast(R, outcome.result))
+        except Exception as err:
+            outcome = Outcome(
+                "failed",
+                error=err,
+                started_at=outcome.started_at,
+                finished_at=_now(),
+                attempts=outcome.attempts,
+            )
+        else:
+            outcome = replace(outcome, finished_at=_now())
+        self.settle(node, outcome)
+        self.fill()
 
     def record(self, node: K, outcome: Outcome[K, R]) -> None:
         self.outcomes[node] = outcome
@@ -268,28 +311,6 @@ class _Run(Generic[K, R]):
                 continue
             self.record(dependent, Outcome(status="upstream_failed", cause=node))
             stack.extend(reversed(self.dependents[dependent]))
-
-    async def lifecycle(
-        self, node: K, slots: asyncio.Queue[asyncio.Task[Outcome[K, R]] | None]
-    ) -> Outcome[K, R]:
-        """``attempts``; then, when the node succeeded and there is a ``settle`` step, the slot is freed
-        and the node settles. Without one the slot is freed when the task is done (as before)."""
-        outcome = await self.attempts(node)
-        if self.settle_step is None or outcome.status != "succeeded":
-            return outcome
-        self.freed_early.add(node)
-        slots.put_nowait(None)
-        try:
-            await self.settle_step(node, cast(R, outcome.result))  # set: the node succeeded
-        except Exception as err:
-            return Outcome(
-                "failed",
-                error=err,
-                started_at=outcome.started_at,
-                finished_at=_now(),
-                attempts=outcome.attempts,
-            )
-        return replace(outcome, finished_at=_now())
 
     async def attempts(self, node: K) -> Outcome[K, R]:
         started = _now()

@@ -96,6 +96,24 @@ def test_settling_frees_the_slot_and_dependents_wait_for_it() -> None:
     assert report.outcomes["a"].result == "A"
 
 
+def test_a_freed_slot_starts_the_next_ready_node_before_other_pending_callbacks() -> None:
+    # The worker that finished ``a`` starts ``b`` in the same step: a callback already queued when ``a``
+    # returns (another answer of a burst) runs after ``b`` has started, not before.
+    g: Graph[str] = Graph(["a", "b"])
+    log: list[str] = []
+
+    async def run(node: str) -> None:
+        log.append(f"run {node}")
+        if node == "a":
+            asyncio.get_running_loop().call_soon(log.append, "queued callback")
+
+    async def main() -> None:
+        assert (await execute(g, run, parallelism=1)).ok
+
+    asyncio.run(main())
+    assert log == ["run a", "run b", "queued callback"]
+
+
 def test_a_failed_settle_fails_the_node_and_its_dependents_and_failed_runs_do_not_settle() -> None:
     g: Graph[str] = Graph(["x"])
     g.add_edge("b", "a")
