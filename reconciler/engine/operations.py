@@ -87,18 +87,20 @@ def build_operation_graph(
             for before in upstream_writes[dep]:
                 graph.add_edge(op, before)
     # Rule 2: each delete after the nearest deletes among what depended on it (as recorded in state).
-    downstream_deletes = _nearest(old_dependents, deletes)
-    for address, op in deletes.items():
-        for dependent in old_dependents.get(address, ()):
-            for before in downstream_deletes[dependent]:
-                graph.add_edge(op, before)
+    if deletes:  # the walks below cost a few milliseconds per thousand resources: skip them when idle
+        downstream_deletes = _nearest(old_dependents, deletes)
+        for address, op in deletes.items():
+            for dependent in old_dependents.get(address, ()):
+                for before in downstream_deletes[dependent]:
+                    graph.add_edge(op, before)
     # Rule 4: the old object of a create-before-destroy replacement outlives its dependents' writes.
-    downstream_writes = _nearest(new_dependents, writes)
-    for address, action in actions.items():
-        if action is Action.CREATE_DELETE:
-            for dependent in new_dependents.get(address, ()):
-                for before in downstream_writes[dependent]:
-                    graph.add_edge(deletes[address], before)
+    if Action.CREATE_DELETE in actions.values():
+        downstream_writes = _nearest(new_dependents, writes)
+        for address, action in actions.items():
+            if action is Action.CREATE_DELETE:
+                for dependent in new_dependents.get(address, ()):
+                    for before in downstream_writes[dependent]:
+                        graph.add_edge(deletes[address], before)
     cycles = graph.cycles()
     if cycles:
         raise CycleError(cycles)
