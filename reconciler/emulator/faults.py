@@ -19,7 +19,9 @@ plus the emulator's own CPU (which would bill the emulator's Python cost to the 
 "Arrived" is when the server read the request's first bytes, where the server says so (the scope
 extension ``ARRIVAL``: our uvicorn protocol sets it), else when the request reaches this layer: a request
 that waited in the socket while the single-threaded emulator served a burst of others is not answered
-that much later.
+that much later. Where the server offers to hold the answer (the scope extension ``HOLD``: our uvicorn
+protocol does), the layer asks it to and the request's task ends at once; the server writes the answer at
+its time, with every other answer due in the same millisecond. Elsewhere the task sleeps until then.
 
 One draw per request keeps each rate exact on its own, and a fixed ``seed`` makes a sequential run
 reproducible.
@@ -31,6 +33,7 @@ import asyncio
 import enum
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,10 +42,14 @@ import httpx
 
 from .stats import OperationStats
 
-__all__ = ["ARRIVAL", "FaultInjector", "FaultKind", "FaultPlan", "FaultTarget", "InjectedResponse"]
+__all__ = ["ARRIVAL", "HOLD", "FaultInjector", "FaultKind", "FaultPlan", "FaultTarget", "InjectedResponse"]
 
 # Scope extension a server may set: ``{"time": <event loop clock when the request's first bytes were read>}``.
 ARRIVAL = "arkerctl.arrival"
+# Scope extension a server may set: ``{"arrived": <time.monotonic() when the request's first bytes were
+# read>, "until": <callable(t): the response leaves no earlier than time.monotonic() t>}``. With it the
+# latency needs no sleeping task: the server holds the answer (our uvicorn protocol sets it).
+HOLD = "arkerctl.hold"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,8 +137,14 @@ class FaultInjector:
         stats = self.stats
         stats.count(operation, "requests")
         delay = self.plan.latency_for(operation)
-        deadline = _arrival(scope) + delay if delay > 0 else None
         decision = self.plan.decide()
+        hold = scope.get("extensions", {}).get(HOLD) if delay > 0 and decision != "drop" else None
+        if hold is not None:
+            # Never later than now: the stamp is ``time.monotonic()``, read before the request's bytes.
+            hold["until"](min(hold["arrived"], time.monotonic()) + delay)
+            deadline = None
+        else:
+            deadline = _arrival(scope) + delay if delay > 0 else None
 
         if isinstance(decision, FaultKind):
             injected = self.target.injected_failure(operation, decision, self.plan.retry_after_seconds)
@@ -155,11 +168,20 @@ class FaultInjector:
             await _drop(send)
             return
 
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                stats.status(operation, message["status"])
-                await _until(deadline)
-            await send(message)
+        if deadline is None:
+
+            async def counting_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    stats.status(operation, message["status"])
+                await send(message)
+
+        else:
+
+            async def counting_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    stats.status(operation, message["status"])
+                    await _until(deadline)
+                await send(message)
 
         await self.app(scope, receive, counting_send)
 

@@ -1,16 +1,20 @@
-"""The emulator's HTTP protocol sends a response's head and body in one write, and holds nothing else."""
+"""The emulator's HTTP protocol sends a response's head and body in one write, holds a response until its
+release time (the fault layer's latency), and holds nothing else."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from reconciler.emulator import EmulatorSettings, running
 from reconciler.emulator._protocol import HttpProtocol, _HeldHeadTransport
+from reconciler.emulator._release import Releases
 from reconciler.emulator.faults import ARRIVAL
 from reconciler.emulator.server import _config
 
@@ -117,3 +121,100 @@ def test_each_request_carries_when_its_first_bytes_were_read() -> None:
     assert len(seen) == 3
     assert all(arrived <= called for arrived, called in seen)
     assert seen[0][0] <= seen[1][0] <= seen[2][0]
+
+
+def test_a_held_response_leaves_at_its_release_time_in_one_call() -> None:
+    inner = _Recording()
+    transport = _HeldHeadTransport(inner, releases=_NO_TIMER)
+    now = time.monotonic()
+    transport.hold_until(now + 60)
+    transport.write(HEAD)
+    transport.write(b"{}")
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # an interim response is never held
+    assert inner.calls == [("write", b"HTTP/1.1 100 Continue\r\n\r\n")]
+    assert transport.release(now + 59.9) == now + 60  # not yet due: nothing leaves
+    assert transport.holding and len(inner.calls) == 1
+    assert transport.release(now + 60) is None
+    assert inner.calls[1:] == [("writelines", [HEAD, b"{}"])]
+    assert not transport.holding
+    transport.write(b"more")  # nothing held: straight through
+    assert inner.calls[-1] == ("write", b"more")
+
+
+def test_a_close_waits_for_the_held_responses_and_an_abort_drops_them() -> None:
+    inner = _Recording()
+    released: list[bool] = []
+    transport = _HeldHeadTransport(inner, releases=_NO_TIMER)
+    transport.on_released = lambda: released.append(True)
+    now = time.monotonic()
+    transport.hold_until(now + 10)
+    transport.write(HEAD)
+    transport.write(b"{}")
+    transport.hold_until(now + 20)  # the next response of the connection, later
+    transport.write(HEAD)
+    transport.close()
+    assert inner.calls == [] and transport.is_closing()
+    assert transport.release(now + 15) == now + 20  # the first leaves, the second waits
+    assert inner.calls == [("writelines", [HEAD, b"{}"])] and released == []
+    assert transport.release(now + 20) is None
+    assert inner.calls[1:] == [("writelines", [HEAD]), ("close", None)] and released == [True]
+    inner.calls.clear()
+    transport.hold_until(time.monotonic() + 10)
+    transport.write(HEAD)
+    transport.write(b"{}")
+    transport.abort()
+    assert inner.calls == [("abort", None)] and not transport.holding
+
+
+def test_a_release_time_already_past_holds_nothing() -> None:
+    inner = _Recording()
+    transport = _HeldHeadTransport(inner, releases=_NO_TIMER)
+    transport.hold_until(time.monotonic() - 1)
+    transport.write(HEAD)
+    transport.write(b"{}")
+    assert inner.calls == [("writelines", [HEAD, b"{}"])]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_holders_due_in_the_same_millisecond_leave_on_one_timer() -> None:
+    releases = Releases(asyncio.get_running_loop())
+    calls: list[float] = []
+
+    class Holder:
+        def release(self, now: float) -> float | None:
+            calls.append(now)
+            return None
+
+    due = time.monotonic() + 0.02
+    for _ in range(5):
+        releases.add(Holder(), due)
+    await asyncio.sleep(0.06)
+    assert len(calls) == 5 and len(set(calls)) == 1  # one timer call released all five
+    assert calls[0] >= due  # never before the time asked
+
+
+def test_latency_holds_answers_over_a_real_socket_with_keep_alive() -> None:
+    settings = EmulatorSettings(latency_ms=80)
+    key = settings.primary_api_key
+    with running(settings) as url, httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(3):  # one keep-alive connection: each answer waits for its own latency
+            started = time.monotonic()
+            response = client.get(f"{url}/v1/vms", params={"limit": 1})
+            assert time.monotonic() - started >= 0.08
+            assert response.status_code == 200 and "vms" in response.json()
+        started = time.monotonic()
+        closing = client.get(f"{url}/v1/health", headers={"Connection": "close"})
+        assert time.monotonic() - started >= 0.08  # the close waited for the held answer
+        assert closing.status_code == 200 and closing.json()
+        assert client.get(f"{url}/v1/health").status_code == 200  # a new connection after the close
+
+
+class _NoTimer:
+    """Releases that never fire: the test calls ``release`` itself."""
+
+    def add(self, holder: Any, when: float) -> None:
+        pass
+
+
+_NO_TIMER = cast(Releases, _NoTimer())
