@@ -18,7 +18,7 @@ from reconciler.providers._exchange import (
     ExchangeTimeout,
     ExchangeTooLarge,
 )
-from reconciler.providers._h1 import H1Exchange, _Connection, _split
+from reconciler.providers._h1 import H1Exchange, _Connection, _Slots, _split
 from reconciler.providers._h1_wire import ResponseParser
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -522,3 +522,63 @@ def test_a_header_that_cannot_be_sent_is_refused_before_anything_is_sent() -> No
             await pool.aclose()
 
     asyncio.run(main())
+
+
+def test_slots_are_taken_at_once_while_free_then_handed_over_in_arrival_order() -> None:
+    async def main() -> None:
+        slots = _Slots(2)
+        assert slots.take_now() and slots.take_now() and not slots.take_now()
+        order: list[str] = []
+
+        async def wait(name: str) -> None:
+            await slots.take(5.0)
+            order.append(name)
+
+        first, second = asyncio.ensure_future(wait("first")), asyncio.ensure_future(wait("second"))
+        await _turns()
+        slots.release()  # goes to the longest waiter, not back to the free count
+        await _turns()
+        assert order == ["first"] and slots.free == 0 and not slots.take_now()
+        slots.release()
+        await asyncio.gather(first, second)
+        assert order == ["first", "second"]
+        slots.release()
+        slots.release()
+        assert slots.free == 2
+
+    asyncio.run(main())
+
+
+def test_a_slot_waiter_that_gives_up_takes_nothing_and_blocks_no_one() -> None:
+    async def main() -> None:
+        slots = _Slots(1)
+        assert slots.take_now()
+        with pytest.raises(TimeoutError):
+            await slots.take(0.01)
+        cancelled = asyncio.ensure_future(slots.take(5.0))
+        await _turns()
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        slots.release()
+        assert slots.free == 1 and slots.take_now()  # no stale waiter holds the fast path back
+        # Handed a slot just as it is cancelled: either it keeps the slot (``wait_for`` returns a result
+        # that arrived with the cancel) and gives it back when done, or the slot is passed on: never lost.
+        late = asyncio.ensure_future(slots.take(5.0))
+        await _turns()
+        slots.release()
+        late.cancel()
+        try:
+            await late
+        except asyncio.CancelledError:
+            pass
+        else:
+            slots.release()
+        assert slots.free == 1
+
+    asyncio.run(main())
+
+
+async def _turns() -> None:
+    for _ in range(5):  # let woken waiters run (a timed wait resumes through a few loop turns)
+        await asyncio.sleep(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -102,7 +102,7 @@ class HttpCore(HttpCoreBase):
     def should_retry(self, error: ProviderError, replay: Replay) -> bool:
         return isinstance(error, ArkerError) and should_retry(error, replay)
 
-    async def request(
+    def request(
         self,
         operation: Operation,
         url: str,
@@ -115,14 +115,16 @@ class HttpCore(HttpCoreBase):
         ok: tuple[int, ...] = (200,),
         replay: Replay | None = None,
         cap: int | None = None,
-    ) -> Reply:
-        """Send until a status in ``ok`` arrives, a non-retryable failure happens or attempts run out."""
+    ) -> Coroutine[Any, Any, Reply]:
+        """Send until a status in ``ok`` arrives, a non-retryable failure happens or attempts run out.
+
+        Returns the retry loop's coroutine (awaited by the caller): no coroutine layer of its own."""
         all_headers: Mapping[str, str]
         if not headers and authorize:
             all_headers = self._common_headers(content is not None)  # most calls: built once per client
         else:
             all_headers = self._headers(content is not None, headers, authorize)
-        return await self.send_with_retries(
+        return self.send_with_retries(
             operation,
             url,
             log_path,

@@ -13,12 +13,14 @@ nothing of the configuration (which may hold secrets) and always fits.
 from __future__ import annotations
 
 import hashlib
+import re
 
 __all__ = ["IDEMPOTENCY_KEY_MAX_LENGTH", "fork_idempotency_key", "valid_idempotency_key"]
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 64
 _PREFIX = "arkerctl-fork-"
 _VERSION = b"arkerctl/fork-key/v1"
+_VALID_KEY = re.compile(rf"[ -~]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}")  # printable ASCII, space to ~
 
 
 def fork_idempotency_key(
@@ -43,4 +45,4 @@ def fork_idempotency_key(
 
 def valid_idempotency_key(key: str) -> bool:
     """The contract's shape: 1-64 characters, each printable ASCII (space to ``~``)."""
-    return 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH and all(" " <= ch <= "~" for ch in key)
+    return _VALID_KEY.fullmatch(key) is not None

@@ -89,6 +89,7 @@ class ArkerProvider:
         self._syncs = {sync.address: sync for sync in desired.syncs}  # by address: no scan per create
         self._configs = rmap.vm_configs(desired)
         self._by_address = {c.address: c for c in self._configs}
+        self._key_texts_by_address: dict[str, Mapping[str, str]] = {}
         self._check_supported()
 
     def _check_supported(self) -> None:
@@ -342,9 +343,14 @@ class ArkerProvider:
         if current is None or not is_pending(current):
             await ctx.record(self._pending(config, handle))
 
-    def _key_texts(self, address: str) -> dict[str, str]:
-        vm = self._vms.get(address)
-        return {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
+    def _key_texts(self, address: str) -> Mapping[str, str]:
+        texts = self._key_texts_by_address.get(address)
+        if texts is None:
+            # Built once per VM (read-only from here on): each create and update asks.
+            vm = self._vms.get(address)
+            texts = {key.id: key.public_key for key in (vm.ssh_keys or ())} if vm is not None else {}
+            self._key_texts_by_address[address] = texts
+        return texts
 
     async def create(self, config: ResourceConfig, ctx: ApplyContext, *, replacing: str | None) -> None:
         # An ambiguous failure keeps the pending entry: the next refresh finds the object by name.

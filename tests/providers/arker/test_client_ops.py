@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from reconciler.providers.arker import (
     ArkerClient,
@@ -23,7 +24,7 @@ from reconciler.providers.arker import (
     RunRequest,
     Unavailable,
 )
-from reconciler.providers.arker.wire import SshKeyInput
+from reconciler.providers.arker.wire import MountCreateRequest, SshKeyInput
 
 from .fakes import FakeArker, RecordingSleep, error_response, fs_json, make_client, mount_json, vm_json
 
@@ -255,6 +256,22 @@ def test_wait_mount_polls_until_mounted_with_growing_intervals() -> None:
     assert fake.json_bodies("POST", "/api/v1/vms/vm_01/mounts") == [
         {"filesystem_id": "fs_1", "path": "/mnt/data"}
     ]
+
+
+def test_create_mount_body_is_the_request_model_s_and_bad_arguments_are_refused_by_it() -> None:
+    fake = FakeArker().on(
+        "POST", "/api/v1/vms/vm_01/mounts", httpx.Response(200, json=mount_json("attaching"))
+    )
+
+    async def go(client: ArkerClient) -> None:
+        await client.create_mount("vm_01", "fs_1")
+        with pytest.raises(ValidationError):
+            await client.create_mount("vm_01", "")
+
+    run(fake, go)
+    sent = fake.json_bodies("POST", "/api/v1/vms/vm_01/mounts")
+    assert sent == [{"filesystem_id": "fs_1", "path": None}]
+    assert sent[0] == MountCreateRequest(filesystem_id="fs_1", path=None).to_wire()
 
 
 def test_wait_mount_failed_names_the_reason() -> None:
