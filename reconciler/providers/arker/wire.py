@@ -329,13 +329,28 @@ class ForkRequest(_Request):
 
     def to_wire(self) -> JsonObject:
         # Omitted, not null: the contract's source variants type the unused sources as null-or-absent,
-        # and leaving unset options out lets the server apply its defaults.
-        body = self.model_dump(mode="json", exclude_none=True)
-        if self.ssh_public_keys is not None:
-            body["ssh_public_keys"] = _ssh_keys_wire(self.ssh_public_keys)
-        if self.policies is not None:
-            body["policies"] = self.policies.to_wire()
+        # and leaving unset options out lets the server apply its defaults. Field by field in declaration
+        # order, as ``model_dump(mode="json", exclude_none=True)`` gives them, without dumping the keys and
+        # rules once more only to replace them (every create sends one).
+        body: JsonObject = {}
+        for field in _FORK_FIELDS:
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if field == "ssh_public_keys":
+                body[field] = _ssh_keys_wire(value)
+            elif field == "policies":
+                body[field] = value.to_wire()
+            elif field == "resources":
+                body[field] = value.model_dump(mode="json", exclude_none=True)
+            elif isinstance(value, tuple):
+                body[field] = list(value)
+            else:
+                body[field] = value  # str, bool or int: the same in JSON mode
         return body
+
+
+_FORK_FIELDS = tuple(ForkRequest.model_fields)
 
 
 # ── Policies (deprecated whole-document endpoints) ─────────────────────────────────────────────────────

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
 from reconciler.providers.arker import (
@@ -20,6 +22,7 @@ from reconciler.providers.arker import (
     fork_idempotency_key,
 )
 from reconciler.providers.arker.idempotency import valid_idempotency_key
+from reconciler.providers.arker.wire import _ssh_keys_wire
 
 from .fakes import vm_json
 
@@ -92,6 +95,65 @@ def test_fork_request_needs_exactly_one_source_and_omits_unset_fields() -> None:
         "ssh_public_keys": {"alice": {"public_key": "ssh-ed25519 AAAA", "name": "Alice"}},
         "policies": {"rules": {"egress-default": {"type": "outbound", "priority": 100, "action": "deny"}}},
     }
+
+
+def _dumped_fork_body(request: ForkRequest) -> dict[str, object]:
+    """The general path ``ForkRequest.to_wire`` stands in for: dump everything, replace the keyed parts."""
+    body = request.model_dump(mode="json", exclude_none=True)
+    if request.ssh_public_keys is not None:
+        body["ssh_public_keys"] = _ssh_keys_wire(request.ssh_public_keys)
+    if request.policies is not None:
+        body["policies"] = request.policies.to_wire()
+    return body
+
+
+_FORK_SOURCES = st.sampled_from(
+    [{"source_vm_id": "vm_1"}, {"source_vm_name": "ubuntu", "source_org_name": "ArkerHQ"}, {"image": "x:1"}]
+)
+_FORK_OPTIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.text(max_size=5),
+        "description": st.text(max_size=5),
+        "public": st.booleans(),
+        "disk": st.booleans(),
+        "durable": st.booleans(),
+        "nestedvirt": st.booleans(),
+        "queueing_timeout": st.integers(min_value=0, max_value=9),
+        "platforms": st.lists(st.text(max_size=3), max_size=2).map(tuple),
+        "layers": st.lists(st.sampled_from(["disk", "memory"]), max_size=2).map(tuple),
+        "resources": st.builds(
+            ResourcesInput,
+            vcpu=st.none() | st.integers(1, 255),
+            memory_mib=st.none() | st.integers(0, 9),
+            vgpu=st.none() | st.floats(0, 2),
+        ),
+        "ssh_public_keys": st.dictionaries(
+            st.sampled_from(["b", "a", "c.1"]),
+            st.none()
+            | st.builds(SshKeyInput, public_key=st.just("ssh-ed25519 AAAA"), name=st.none() | st.just("n")),
+            max_size=3,
+        ),
+        "policies": st.builds(
+            PolicyUpdate,
+            rules=st.dictionaries(
+                st.sampled_from(["egress-b", "egress-a"]),
+                st.none() | st.just({"type": "outbound", "priority": 1, "match": {"ips": None}}),
+                max_size=2,
+            ),
+        ),
+    },
+)
+
+
+@given(_FORK_SOURCES, _FORK_OPTIONS)
+def test_fork_body_field_by_field_is_the_dumped_body_in_the_same_order(
+    source: dict[str, str], options: dict[str, object]
+) -> None:
+    request = ForkRequest(**source, **options)  # type: ignore[arg-type]
+    body = request.to_wire()
+    assert body == _dumped_fork_body(request)
+    assert json.dumps(body) == json.dumps(_dumped_fork_body(request))  # key order too, at every level
 
 
 def test_vm_tolerates_absent_optional_fields_and_unknown_new_ones() -> None:
