@@ -235,7 +235,6 @@ class H1Exchange:
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
-        self._capacity = max_connections
         self._timeout = timeout
         self._user_agent = user_agent
         self._expiry = keepalive_expiry
