@@ -8,7 +8,6 @@ wall time: a send that waits for the client's core is not the emulator's cost) a
 from __future__ import annotations
 
 import cProfile
-import gc
 import os
 import sys
 import time
@@ -41,10 +40,6 @@ def main() -> None:
     if target:
         _profile_server(target)
     with running(settings) as url:
-        # What was built to start lives to the end: out of the collector's sight, so a full collection
-        # between benchmarks does not walk it again (this benchmark child only). The young thresholds
-        # stay: raised, one collection of the survivors came at once, a 27 ms stall mid-burst.
-        gc.freeze()
         print(url, flush=True)
         sys.stdin.read()  # the parent closes stdin to stop us
 

@@ -111,11 +111,11 @@ def set_header(response: Response, name: str, value: str) -> None:
     the raw header list, without building a ``MutableHeaders`` per response."""
     key = name.lower().encode("latin-1")
     raw = response.raw_headers
-    found = [i for i, (k, _) in enumerate(raw) if k == key]
     item = (key, value.encode("latin-1"))
-    if not found:
+    if all(k != key for k, _ in raw):  # the usual case: the header is new
         raw.append(item)
         return
+    found = [i for i, (k, _) in enumerate(raw) if k == key]
     for i in reversed(found[1:]):
         del raw[i]
     raw[found[0]] = item

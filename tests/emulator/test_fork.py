@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -322,3 +324,31 @@ async def test_replicas_share_rule_and_key_documents_equal_to_their_sources(
     assert replicas[0]["policies"]["rules"]["web"] == rules["web"]
     assert replicas[1]["policies"]["rules"]["web"]["priority"] == 999
     assert [k["id"] for k in replicas[0]["network"]["ssh_public_keys"]] == ["alice"]
+
+
+async def test_a_bad_key_is_refused_each_time_naming_its_own_field(api: httpx.AsyncClient) -> None:
+    for key_id in ("first", "second"):  # the same line again: still refused, under the new field
+        keys = {key_id: {"public_key": "ssh-ed25519 !!!notbase64"}}
+        response = await api.post("/v1/fork", json={"source_vm_name": "ubuntu", "ssh_public_keys": keys})
+        assert response.status_code == 400
+        fields = [v["field"] for v in error_of(response)["details"]["violations"]]
+        assert fields == [f"ssh_public_keys.{key_id}.public_key"]
+
+
+async def test_the_idempotency_fingerprint_covers_the_policies(api: httpx.AsyncClient) -> None:
+    rule = {"type": "outbound", "action": "deny", "priority": 100}
+    body = {"source_vm_name": "ubuntu", "name": "p", "policies": {"rules": {"r": rule}}}
+    first = await api.post("/v1/fork", json=body, headers={"Idempotency-Key": "k-p"})
+    again = await api.post("/v1/fork", json=body, headers={"Idempotency-Key": "k-p"})
+    assert first.status_code == again.status_code == 200
+    assert first.json()["vm_id"] == again.json()["vm_id"]
+    assert first.json()["policies"]["rules"] == {"r": rule}
+    other = {**body, "policies": {"rules": {"r": {**rule, "priority": 200}}}}
+    conflict = await api.post("/v1/fork", json=other, headers={"Idempotency-Key": "k-p"})
+    assert conflict.status_code == 409
+
+
+async def test_vm_ids_are_distinct_version_4_uuids(api: httpx.AsyncClient) -> None:
+    ids = [(await fork(api))["vm_id"] for _ in range(5)]
+    assert len(set(ids)) == 5
+    assert all(str(uuid.UUID(vm_id)) == vm_id and uuid.UUID(vm_id).version == 4 for vm_id in ids)

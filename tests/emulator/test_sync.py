@@ -272,3 +272,14 @@ async def test_other_orgs_vms_are_not_found(api: httpx.AsyncClient, api_b: httpx
     vm = await fork(api_b)
     response = await _sync(api, vm["vm_id"], {"op": "read", "path": "/etc/hostname"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/etc/conf/app.toml", "/etc/conf/deeper/x", "/etc//conf/./y"])
+async def test_a_file_under_a_file_is_a_conflict_naming_the_file(api: httpx.AsyncClient, path: str) -> None:
+    vm = await fork(api)
+    await _write(api, vm["vm_id"], _chunk("/etc/conf", b"a file", 0, 6, upload_id="u-file"))
+    result = await _write(api, vm["vm_id"], _chunk(path, b"x", 0, 1, upload_id="u-under"))
+    error = result["results"][0]["error"]
+    assert result["ok"] is False and error["code"] == "conflict"
+    assert error["message"] == "/etc/conf is a file, not a directory"
+    assert (await _write(api, vm["vm_id"], _chunk("/etc/other", b"x", 0, 1, upload_id="u-ok")))["ok"]

@@ -180,7 +180,8 @@ def _replay(ctx: Ctx, key: str, fingerprint: str) -> Response | None:
 def fork(ctx: Ctx) -> Response:
     key = idempotency_key(ctx)
     request = parse_body(ForkRequest, ctx.body)
-    fingerprint = request_fingerprint(request)
+    sent = request.sent()  # once: the fingerprint and the policy update both read it
+    fingerprint = request_fingerprint(request, sent)
     if key is not None:
         replay = _replay(ctx, key, fingerprint)
         if replay is not None:
@@ -233,7 +234,7 @@ def fork(ctx: Ctx) -> Response:
         files=dict(source.files) if source is not None else {},
     )
     if request.policies is not None:
-        vm.rules, vm.secrets = apply_policy_update(vm, request.policies)
+        vm.rules, vm.secrets = apply_policy_update(vm, request.policies, sent=sent["policies"])
     if source is not None:
         vm.rules = _shared(vm.rules, source.rules)
         vm.ssh_keys = _shared(vm.ssh_keys, source.ssh_keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 from .body import Body
 from .context import Ctx
@@ -23,7 +24,8 @@ def idempotency_key(ctx: Ctx) -> str | None:
     return key
 
 
-def request_fingerprint(request: Body) -> str:
-    """What makes two requests "the same": their sent fields, canonically ordered (nulls included)."""
-    text = json.dumps(request.sent(), sort_keys=True, separators=(",", ":"))
+def request_fingerprint(request: Body, sent: dict[str, Any] | None = None) -> str:
+    """What makes two requests "the same": their sent fields, canonically ordered (nulls included).
+    ``sent`` is ``request.sent()`` when the caller has it already."""
+    text = json.dumps(request.sent() if sent is None else sent, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

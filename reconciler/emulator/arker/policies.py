@@ -371,15 +371,16 @@ def _entries_to_rules(entries: list[PolicyEntry], field: str) -> dict[str, dict[
 
 
 def apply_policy_update(
-    vm: VmRecord, update: PolicyUpdate, field: str = "policies"
+    vm: VmRecord, update: PolicyUpdate, field: str = "policies", *, sent: dict[str, Any] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The (rules, secrets) after ``update``; the VM is not modified (the caller commits)."""
+    """The (rules, secrets) after ``update``; the VM is not modified (the caller commits). ``sent`` is
+    ``update.sent()`` when the caller has it already (a nested model's part of its request's)."""
     if update.policies is not None and update.rules is not None:
         raise ApiError.field(f"{field}.policies", "cannot be combined with rules")
     rules = dict(vm.rules)
     if update.policies is not None:
         rules = _entries_to_rules(update.policies, f"{field}.policies")
-    sent_rules = update.sent().get("rules", {})
+    sent_rules = (update.sent() if sent is None else sent).get("rules", {})
     for rule_id, rule in (update.rules or {}).items():
         if rule is None:
             rules.pop(rule_id, None)

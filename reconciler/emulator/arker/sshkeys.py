@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from typing import Annotated, Any
@@ -58,20 +59,29 @@ SshKeysField = Annotated[
 
 def key_material(public_key: str, field: str) -> tuple[str, bytes]:
     """(type, decoded blob) of an ``authorized_keys`` line; 400 naming ``field`` when it is not one."""
+    parsed = _parse_key(public_key)
+    if isinstance(parsed, str):
+        raise ApiError.field(field, parsed)
+    return parsed
+
+
+# Forks of one source carry the same keys, each read twice a request (the key, then the duplicate check).
+@functools.lru_cache(maxsize=1024)
+def _parse_key(public_key: str) -> tuple[str, bytes] | str:
+    """(type, decoded blob) of an ``authorized_keys`` line, else what is wrong with it."""
     found = _KEY_LINE.match(public_key.strip())
     if not found or found.group(1) not in _KEY_TYPES:
-        raise ApiError.field(
-            field, "must be an SSH public key in authorized_keys format (e.g. ssh-ed25519 AAAA...)"
-        )
+        return "must be an SSH public key in authorized_keys format (e.g. ssh-ed25519 AAAA...)"
     try:
         blob = base64.b64decode(found.group(2), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError.field(field, "the key data is not valid base64") from None
+        return "the key data is not valid base64"
     if not blob:
-        raise ApiError.field(field, "the key data is empty")
+        return "the key data is empty"
     return found.group(1), blob
 
 
+@functools.lru_cache(maxsize=1024)
 def _fingerprint(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 

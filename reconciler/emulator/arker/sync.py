@@ -232,11 +232,14 @@ def _store_file(ctx: Ctx, vm: VmRecord, path: str, data: bytes, digest: str, sec
         raise _FileError.bad("path", "must name a file, not the root directory")
     if _is_dir(vm, path):
         raise _FileError("conflict", f"{path} is a directory", {"resource": "file"})
-    parent = posixpath.dirname(path)
-    while parent not in ("/", ""):
+    # Each parent directory, nearest first (``path`` is normalised: one leading slash, none doubled
+    # or trailing, so cutting at the last slash is posixpath.dirname).
+    end = path.rfind("/")
+    while end > 0:
+        parent = path[:end]
         if parent in vm.files:
             raise _FileError("conflict", f"{parent} is a file, not a directory", {"resource": "file"})
-        parent = posixpath.dirname(parent)
+        end = path.rfind("/", 0, end)
     previous = vm.files.get(path)
     mode = previous.mode if previous is not None else REGULAR_FILE | 0o644
     ctx.state.store.put_file(vm, path, FileEntry(data, digest, mode, secret))
