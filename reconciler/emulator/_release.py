@@ -24,7 +24,9 @@ class Holder(Protocol):
 
 
 class Releases:
-    """Calls each holder's :meth:`Holder.release` at (never before) the time it was added for."""
+    """Calls each holder's :meth:`Holder.release` once the millisecond of the time it was added for has
+    begun, then again each time it names a later one, until it holds nothing. The holder writes only what
+    is due at the ``now`` it is given: nothing leaves early."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -34,7 +36,12 @@ class Releases:
         self._same_clock = abs(loop.time() - time.monotonic()) < 1.0
 
     def add(self, holder: Holder, when: float) -> None:
-        key = math.ceil(when * 1000)
+        # At the start of ``when``'s millisecond: what is due by then leaves, the rest of that
+        # millisecond waits for the next one (_fire). Half the holders leave a millisecond sooner than
+        # if all waited for the next millisecond; none leaves before its time.
+        self._add(holder, math.floor(when * 1000))
+
+    def _add(self, holder: Holder, key: int) -> None:
         holders = self._due.get(key)
         if holders is not None:
             holders.append(holder)
@@ -50,7 +57,9 @@ class Releases:
         for holder in self._due.pop(key, ()):
             later = holder.release(now)
             if later is not None:
-                self.add(holder, later)
+                # Not due yet: never the millisecond that has begun again (its timer would fire at once,
+                # over and over, until the time came).
+                self._add(holder, max(math.floor(later * 1000), math.floor(now * 1000) + 1, key + 1))
 
 
 _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Releases] = weakref.WeakKeyDictionary()
