@@ -39,8 +39,16 @@ NonEmptyStrings = Annotated[list[str], Field(min_length=1)]
 _MAX_SECONDS = 2_592_000
 
 
+# The JSON types by exact type first: the discriminators run for every port, action and rule of every
+# request and answer. Subclasses (bool is an int; Body models) take the general path below.
+_SHAPE_OF_TYPE = {str: "<verb>", dict: "<object>", int: "<port>", list: "<range>"}
+
+
 def _shape(value: Any) -> str | None:
     # Called on raw JSON when validating and on model instances when serialising.
+    found = _SHAPE_OF_TYPE.get(type(value))
+    if found is not None:
+        return found
     if isinstance(value, str):
         return "<verb>"
     if isinstance(value, (dict, Body)):

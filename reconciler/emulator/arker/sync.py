@@ -152,7 +152,20 @@ def _normal_path(raw: str) -> str | None:
     """The normalised absolute path, or None when ``raw`` is not absolute."""
     if not raw.startswith("/"):
         return None
+    if _is_normal(raw):
+        return raw  # what the general path below returns for it, without normpath's work
     return "/" + posixpath.normpath(raw).lstrip("/")
+
+
+def _is_normal(path: str) -> bool:
+    """Whether the absolute ``path`` has nothing normpath would change: no empty, ``.`` or ``..``
+    segment and no trailing slash."""
+    return (
+        "//" not in path
+        and "/./" not in path
+        and "/../" not in path
+        and not path.endswith(("/", "/.", "/.."))
+    )
 
 
 def _api_path(raw: str) -> str:
