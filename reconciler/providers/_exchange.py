@@ -85,4 +85,8 @@ class Exchange(Protocol):
         cap: int,
     ) -> RawReply: ...
 
+    def warm(self, url: str, connections: int) -> None:
+        """Open up to ``connections`` to ``url``'s origin ahead of a burst of requests (in the background;
+        best effort: failures are left to the requests)."""
+
     async def aclose(self) -> None: ...

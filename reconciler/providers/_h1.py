@@ -241,6 +241,9 @@ class H1Exchange:
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._busy: set[_Connection] = set()
         self._slots = _Slots(max_connections)
+        self._max_connections = max_connections
+        self._opening: dict[_Origin, int] = {}  # connections ``warm`` is opening, per origin
+        self._warming: set[asyncio.Task[None]] = set()
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
@@ -286,6 +289,43 @@ class H1Exchange:
         except (OSError, ssl.SSLError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             raise ExchangeConnectError(f"ConnectError: {exc}") from None
         return connection
+
+    def warm(self, url: str, connections: int) -> None:
+        """Open connections to ``url``'s origin in the background until ``connections`` (at most the pool's
+        size) are open or opening, so the burst of requests about to start finds them ready.
+
+        Why: the first requests of an apply or a refresh leave together, and each would otherwise open
+        its connection then (a TCP and TLS handshake on the critical path of every one of them, and a
+        server that accepts one connection per loop pass, as uvloop's does, reads the last of them that
+        much later). A connection that cannot be opened is left to the request that needs it, which
+        reports the error.
+        """
+        if self._closed:
+            return
+        try:
+            origin, _, _ = _split(url, None)
+        except ExchangeConnectError:
+            return  # a URL no request can use either: each request reports it
+        have = len(self._idle.get(origin, ())) + len(self._busy) + self._opening.get(origin, 0)
+        for _ in range(min(connections, self._max_connections) - have):
+            self._opening[origin] = self._opening.get(origin, 0) + 1
+            task = asyncio.ensure_future(self._open_idle(origin))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+
+    async def _open_idle(self, origin: _Origin) -> None:
+        try:
+            connection = await self._connect(origin)
+        except ExchangeConnectError:
+            return
+        finally:
+            self._opening[origin] -= 1
+        if self._closed:
+            connection.close()
+            return
+        connection.idle_since = asyncio.get_running_loop().time()
+        # Behind those freed by requests: the pool reuses the most recently freed first.
+        self._idle.setdefault(origin, []).insert(0, connection)
 
     def _release(self, origin: _Origin, connection: _Connection, reusable: bool) -> None:
         self._busy.discard(connection)
@@ -349,6 +389,10 @@ class H1Exchange:
 
     async def aclose(self) -> None:
         self._closed = True
+        warming, self._warming = self._warming, set()
+        for task in warming:
+            task.cancel()
+        await asyncio.gather(*warming, return_exceptions=True)
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:

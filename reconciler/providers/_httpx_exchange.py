@@ -86,5 +86,8 @@ class HttpxExchange:
                 raise ExchangeTooLarge(f"response body exceeds the {cap}-byte cap", response.status_code)
         return bytes(buffer)
 
+    def warm(self, url: str, connections: int) -> None:
+        """Nothing: httpx's pool opens its connections as requests need them."""
+
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -76,6 +76,10 @@ class Provider(Protocol):
     def configs(self) -> tuple[ResourceConfig, ...]:
         """The desired resources this provider owns, as engine values."""
 
+    def warm(self, connections: int) -> None:
+        """Open up to ``connections`` to the platform in the background: a burst of about that many calls
+        is about to start (best effort; a connection that fails is left to the call that needs it)."""
+
     def prefetch(self) -> asyncio.Future[Any] | None:
         """Start the reads a refresh needs that do not depend on the state (a platform's lists), so they
         overlap reading it; hand the result to ``refresh(prefetched=...)``, or cancel it. None when there

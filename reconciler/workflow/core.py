@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -156,7 +157,10 @@ async def make_plan(
     ws: Workspace, providers: Sequence[Provider], options: PlanOptions, *, state: StateDocument | None = None
 ) -> Planned:
     # The reads that need no state (lists) leave first and travel while the state is read (in a worker
-    # thread: decoding a large state takes about as long as a round trip).
+    # thread: decoding a large state takes about as long as a round trip). Meanwhile the connections the
+    # per-object reads will use are opened, rather than all at once when those reads start.
+    for p in providers:
+        p.warm(min(ws.settings.parallelism, len(p.configs())))
     prefetched = [p.prefetch() for p in providers]
     try:
         stored = await asyncio.to_thread(ws.backend.read) if state is None else state
@@ -267,6 +271,15 @@ async def apply_planned(
             return by_provider[name]
         except KeyError:
             raise WorkflowError(f"{address}: no provider {name!r} is configured") from None
+
+    # Connections for the operations that will run at once, opened while the first ones are under way
+    # (the first wave of a fleet would otherwise open them all together, on its critical path).
+    operations: Counter[str] = Counter()
+    for op in graph:
+        with contextlib.suppress(WorkflowError):  # no such provider: that operation fails when it runs
+            operations[provider_for(op.address).name] += 1
+    for name, count in sorted(operations.items()):
+        by_provider[name].warm(min(ws.settings.parallelism, count))
 
     async def perform(op: Operation) -> None:
         rc = changes[op.address]

@@ -582,3 +582,54 @@ def test_a_slot_waiter_that_gives_up_takes_nothing_and_blocks_no_one() -> None:
 async def _turns() -> None:
     for _ in range(5):  # let woken waiters run (a timed wait resumes through a few loop turns)
         await asyncio.sleep(0)
+
+
+def test_warm_opens_connections_ahead_of_a_burst_within_the_pool_size() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive(delay=0.02)) as (server, url):
+            pool = _pool(4)
+            await _get(pool, f"{url}/v1/vms")  # one connection already open and idle
+            pool.warm(f"{url}/v1/anything", 10)  # asks for more than the pool may hold
+            for _ in range(100):
+                if server.connections >= 4:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            assert server.connections == 4  # topped up to the pool's size, not to 10 nor 1 + 10
+            pool.warm(url, 4)  # enough open already: nothing more
+            replies = await asyncio.gather(*(_get(pool, f"{url}/v1/vms") for _ in range(4)))
+            assert replies == [(200, b"{}")] * 4
+            assert server.connections == 4  # the burst found its connections open
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_warm_is_best_effort_and_closing_the_pool_stops_it() -> None:
+    async def main() -> None:
+        pool = _pool(2)
+        pool.warm("http://127.0.0.1:9/refused", 2)  # nothing listens: no error here
+        pool.warm("ftp://127.0.0.1/x", 2)  # a URL no request could use: ignored
+        await asyncio.sleep(0.05)
+        with pytest.raises(ExchangeConnectError, match="ConnectError"):
+            await _get(pool, "http://127.0.0.1:9/refused")  # the request reports the failure itself
+
+        silent = socket.socket()  # accepts nothing: connects hang in the backlog or time out
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        try:
+            port = silent.getsockname()[1]
+            pool2 = _pool(8, connect=30.0)
+            for _ in range(3):  # fill the backlog so later connects hang
+                pool2.warm(f"http://127.0.0.1:{port}", 8)
+            await asyncio.sleep(0.01)
+            await asyncio.wait_for(pool2.aclose(), 5)  # pending warm-ups are cancelled, not awaited out
+        finally:
+            silent.close()
+        await pool.aclose()
+        async with _serving(_keepalive()) as (server, url):
+            pool.warm(url, 2)  # after close: nothing starts
+            await asyncio.sleep(0.05)
+            assert server.connections == 0
+
+    asyncio.run(main())

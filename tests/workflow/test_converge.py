@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.engine import Action, LiveResource, PlanOptions
 from reconciler.state import StateCorruptError
-from reconciler.workflow import connected, make_plan, open_workspace
+from reconciler.workflow import apply_planned, connected, make_plan, open_workspace
 
 from .harness import Stack
 
@@ -148,3 +148,29 @@ def test_a_refresh_lists_filesystems_the_state_records_when_the_prefetch_did_not
     live = asyncio.run(go())
     assert any(view.kind == "Filesystem" for view in live.values())
     assert any(view.kind == "Sync" for view in live.values())
+
+
+def test_plan_and_apply_open_the_connections_their_bursts_will_use(fleet: Stack) -> None:
+    warmed: list[tuple[str, int]] = []
+
+    async def go(parallelism: int) -> None:
+        ws = open_workspace(fleet.settings(parallelism=parallelism))
+        async with connected(ws, environ=fleet.environ) as providers:
+            original = providers[0].warm
+
+            def warm(connections: int) -> None:
+                warmed.append(("warm", connections))
+                original(connections)
+
+            providers[0].warm = warm  # type: ignore[method-assign]
+            planned = await make_plan(ws, providers, PlanOptions())
+            warmed.append(("planned", len(planned.configs)))
+            result = await apply_planned(ws, providers, planned)
+            assert result.ok
+
+    asyncio.run(go(parallelism=4))
+    # The fleet has 6 resources, all created: a plan and an apply of 6 operations, 4 at a time.
+    assert warmed == [("warm", 4), ("planned", 6), ("warm", 4)]
+    warmed.clear()
+    asyncio.run(go(parallelism=32))
+    assert warmed == [("warm", 6), ("planned", 6)]  # nothing to apply: no burst, nothing opened for it

@@ -237,6 +237,10 @@ class ArkerClient(ClientLifecycle):
     def retry(self) -> RetryPolicy:
         return self._core.retry
 
+    def warm(self, connections: int) -> None:
+        """Open up to ``connections`` to the API in the background, ahead of a burst of calls."""
+        self._core.exchange.warm(self._base_text, connections)
+
     # ── plumbing ────────────────────────────────────────────────────────────────────────────────────────
 
     def _url(self, operation: Operation, path: str) -> str:

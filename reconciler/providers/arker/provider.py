@@ -115,6 +115,9 @@ class ArkerProvider:
     async def _gather(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
         return await gather_limited(calls, self.parallelism)
 
+    def warm(self, connections: int) -> None:
+        self.client.warm(connections)
+
     def prefetch(self) -> asyncio.Future[Any] | None:
         # The VM list, and the filesystem list when the configs have filesystems or syncs (a state that
         # records some while the configs have none lists them in ``refresh``).

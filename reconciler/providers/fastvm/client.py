@@ -164,6 +164,10 @@ class FastvmClient(ClientLifecycle):
     def stats(self) -> CallStats:
         return self._core.stats
 
+    def warm(self, connections: int) -> None:
+        """Open up to ``connections`` to the API in the background, ahead of a burst of calls."""
+        self._core.exchange.warm(self.settings.base_url, connections)
+
     # ── plumbing ────────────────────────────────────────────────────────────────────────────────────────
 
     async def _call(

@@ -99,6 +99,9 @@ class FastvmProvider:
         except NotFound:
             return None
 
+    def warm(self, connections: int) -> None:
+        self.client.warm(connections)
+
     def prefetch(self) -> asyncio.Future[Any] | None:
         return None  # the VM list is filtered by the state's lineage: nothing to read before it
 
