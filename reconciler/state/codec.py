@@ -164,6 +164,11 @@ def _version_error(path: Path | str, version: object, hint: str) -> StateCorrupt
 _RESOURCES_OPEN = b'\n  "resources": {'
 _MEMBER = b',\n    "'
 _RESOURCES_CLOSE = b"\n  }\n}\n"
+# A member's ``values`` and the field after it, at a member's field indent (6 spaces): nested text is
+# indented deeper and JSON strings hold no raw newline, so these bytes are always that structure.
+_VALUES_OPEN = b'\n      "values": '
+_VALUES_END = b',\n      "dependencies": '
+
 _members = TypeAdapter(dict[str, ResourceState])
 
 
@@ -185,12 +190,30 @@ def _decode_members(data: bytes) -> StateDocument | None:
     end = len(data) - len(_RESOURCES_CLOSE)
     if data[start - len(_MEMBER) + 1 : start] != _MEMBER[1:]:
         return None
+    parsed: dict[bytes, dict[str, Any]] = {}  # values text -> its one decoded (shared) dict
     while start < end:
         found = data.find(_MEMBER, start, end)
         stop = end if found < 0 else found
-        member = _members.validate_json(b'{"' + data[start:stop] + b"}")
-        # Just decoded: nobody else holds these resources yet.
-        sharer.share_models(member.values(), "values", "dependencies")
+        text = data[start:stop]
+        # Replicas record the same values, in the same text: each distinct text is decoded once.
+        opening = text.find(_VALUES_OPEN)
+        closing = text.find(_VALUES_END, opening) if opening >= 0 else -1
+        known = None
+        if closing >= 0:
+            values_text = text[opening + len(_VALUES_OPEN) : closing]
+            known = parsed.get(values_text)
+            if known is not None:
+                text = text[: opening + len(_VALUES_OPEN)] + b"{}" + text[closing:]
+        member = _members.validate_json(b'{"' + text + b"}")
+        if known is None:
+            # Just decoded: nobody else holds these resources yet.
+            sharer.share_models(member.values(), "values", "dependencies")
+            if closing >= 0 and len(member) == 1:
+                parsed[values_text] = next(iter(member.values())).values
+        else:
+            sharer.share_models(member.values(), "dependencies")
+            for resource in member.values():
+                resource.__dict__["values"] = known  # a frozen model: its field set in place, once
         for resource in member.values():
             resource.__dict__[_CANONICAL] = resource.values
         resources.update(member)

@@ -195,3 +195,46 @@ def test_a_decoded_resource_copied_with_other_values_is_sorted_again() -> None:
     text = encoder.encode(doc.with_resource(copied)).decode()
     values = text[text.index('"values"') :]
     assert values.index('"description"') < values.index('"resources"') < values.index('"ssh_keys"')
+
+
+_tricky_values = st.sampled_from(
+    [
+        {},
+        {"dependencies": ["vm.a"], "values": {"x": 1}},  # the field names, one level deeper
+        {"s": '\n      "dependencies": [', "t": "}"},  # the separators, inside strings
+        {"n": 1},
+        {"n": 1.0},  # equal to the one above in Python, not in JSON text
+        {"nested": {"deep": [{"values": {}}]}},
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_names, _tricky_values, st.booleans()), max_size=8, unique_by=lambda t: t[0]))
+def test_members_with_the_same_values_text_decode_to_one_shared_dict(
+    items: list[tuple[str, dict[str, Any], bool]],
+) -> None:
+    doc = StateDocument(
+        lineage="L",
+        resources={
+            f"vm.{name}": ResourceState(
+                address=f"vm.{name}",
+                kind="VM",
+                name=name,
+                id=f"id-{name}",
+                values=values,
+                dependencies=("vm.base",) if with_dependency else (),
+            )
+            for name, values, with_dependency in items
+        },
+    )
+    data = encode_state(doc)
+    decoded = decode_state(data, "state.json")
+    assert decoded == doc
+    assert encode_state(decoded) == data  # still canonical: re-encoded to the very bytes
+    by_text: dict[str, dict[str, Any]] = {}
+    for resource in decoded.resources.values():
+        text = json.dumps(resource.values, sort_keys=True)
+        assert type(resource.values.get("n", 0)) is type(doc.resources[resource.address].values.get("n", 0))
+        first = by_text.setdefault(text, resource.values)
+        assert first is resource.values  # decoded once per distinct text, shared by the others
