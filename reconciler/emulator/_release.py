@@ -10,12 +10,15 @@ loop iteration, which would let an answer leave up to a millisecond before its l
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import weakref
 from typing import Protocol
 
 __all__ = ["Holder", "Releases", "releases_for"]
+
+_log = logging.getLogger(__name__)
 
 
 class Holder(Protocol):
@@ -55,7 +58,11 @@ class Releases:
     def _fire(self, key: int) -> None:
         now = time.monotonic()
         for holder in self._due.pop(key, ()):
-            later = holder.release(now)
+            try:
+                later = holder.release(now)
+            except Exception:  # one broken connection must not keep the others' answers back
+                _log.exception("emulator: releasing held answers failed")
+                continue
             if later is not None:
                 # Not due yet: never the millisecond that has begun again (its timer would fire at once,
                 # over and over, until the time came).

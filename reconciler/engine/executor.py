@@ -160,6 +160,9 @@ async def execute(
     return await _Run(graph, run, parallelism, stop, on_event, retry, settle).go()
 
 
+_YIELD_EVERY = 32  # a worker lets the loop run at least once every this many operations
+
+
 class _Run(Generic[K, R]):
     def __init__(
         self,
@@ -259,9 +262,15 @@ class _Run(Generic[K, R]):
         answer of the burst and a trip through the scheduler."""
         current = asyncio.current_task()
         assert current is not None
+        streak = 0
         try:
             while True:
                 self.tasks[current] = node
+                streak += 1
+                if streak % _YIELD_EVERY == 0:
+                    # Operations that end without waiting (failing at once) would otherwise run back to
+                    # back, keeping signal handlers, settles and progress output waiting.
+                    await asyncio.sleep(0)
                 outcome = await self.attempts(node)
                 if self.settle_step is not None and outcome.status == "succeeded":
                     self.spawn(node, self.settling(node, outcome))  # holds no slot

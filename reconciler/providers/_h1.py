@@ -49,7 +49,8 @@ _Origin = tuple[str, str, int]
 
 
 class _Connection(asyncio.Protocol):
-    """One connection, one request at a time. ``exchange`` sends a request and waits for its response."""
+    """One connection, one request at a time. ``exchange`` sends a request; its future is done when the
+    response is whole."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -63,6 +64,7 @@ class _Connection(asyncio.Protocol):
         self._unsent = 0  # bytes of the request still in our write buffer at the last timer check
         self.closed = False
         self.idle_since = 0.0
+        self.origin: _Origin | None = None
 
     # ── asyncio callbacks ───────────────────────────────────────────────────────────────────────────────
 
@@ -182,6 +184,10 @@ class _Connection(asyncio.Protocol):
         self._unsent = self._transport.get_write_buffer_size()
         return done
 
+    def finish(self) -> None:
+        """The request is over: drop its parser (and the body it holds) while the connection idles."""
+        self._parser = None
+
 
 class _Slots:
     """At most ``capacity`` requests in flight; the rest wait in arrival order. ``asyncio.Semaphore``
@@ -243,6 +249,8 @@ class H1Exchange:
         self._slots = _Slots(max_connections)
         self._max_connections = max_connections
         self._opening: dict[_Origin, int] = {}  # connections ``warm`` is opening, per origin
+        # Requests waiting for a connection ``warm`` is opening (rather than opening one more themselves).
+        self._awaiting: dict[_Origin, deque[asyncio.Future[_Connection | None]]] = {}
         self._warming: set[asyncio.Task[None]] = set()
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
@@ -288,6 +296,7 @@ class H1Exchange:
             raise ExchangeConnectError(f"ConnectTimeout: no connection to {host}:{port} in time") from None
         except (OSError, ssl.SSLError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             raise ExchangeConnectError(f"ConnectError: {exc}") from None
+        connection.origin = origin
         return connection
 
     def warm(self, url: str, connections: int) -> None:
@@ -306,7 +315,13 @@ class H1Exchange:
             origin, _, _ = _split(url, None)
         except ExchangeConnectError:
             return  # a URL no request can use either: each request reports it
-        have = len(self._idle.get(origin, ())) + len(self._busy) + self._opening.get(origin, 0)
+        now = asyncio.get_running_loop().time()
+        idle = self._idle.get(origin, [])
+        for connection in [c for c in idle if not c.usable or now - c.idle_since >= self._expiry]:
+            idle.remove(connection)  # would not be reused: count only those that will be
+            connection.close()
+        busy = sum(1 for connection in self._busy if connection.origin == origin)
+        have = len(idle) + busy + self._opening.get(origin, 0)
         for _ in range(min(connections, self._max_connections) - have):
             self._opening[origin] = self._opening.get(origin, 0) + 1
             task = asyncio.ensure_future(self._open_idle(origin))
@@ -314,18 +329,55 @@ class H1Exchange:
             task.add_done_callback(self._warming.discard)
 
     async def _open_idle(self, origin: _Origin) -> None:
+        connection: _Connection | None = None
         try:
             connection = await self._connect(origin)
-        except ExchangeConnectError:
-            return
+        except Exception:  # best effort: the request that needs a connection opens (and reports) its own
+            connection = None
         finally:
             self._opening[origin] -= 1
+        waiting = self._awaiting.get(origin)
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)  # to the request that waited for it (None: connect yourself)
+                return
+        if connection is None:
+            return
         if self._closed:
             connection.close()
             return
+        self._park(origin, connection)
+
+    def _park(self, origin: _Origin, connection: _Connection) -> None:
         connection.idle_since = asyncio.get_running_loop().time()
         # Behind those freed by requests: the pool reuses the most recently freed first.
         self._idle.setdefault(origin, []).insert(0, connection)
+
+    async def _obtain(self, origin: _Origin) -> _Connection:
+        """An idle connection, else one ``warm`` is opening and nobody waits for yet, else a new one."""
+        connection = self._reuse(origin)
+        if connection is not None:
+            return connection
+        waiting = self._awaiting.setdefault(origin, deque())
+        if self._opening.get(origin, 0) > len(waiting):
+            waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            waiting.append(waiter)
+            try:
+                handed = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    given = waiter.result()
+                    if given is not None:
+                        self._park(origin, given)  # handed over just as we gave up: keep it for others
+                else:
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):
+                        waiting.remove(waiter)
+                raise
+            if handed is not None:
+                return handed
+        return await self._connect(origin)
 
     def _release(self, origin: _Origin, connection: _Connection, reusable: bool) -> None:
         self._busy.discard(connection)
@@ -366,7 +418,7 @@ class H1Exchange:
         if not slots.take_now():
             await self._wait_for_slot()
         try:
-            connection = self._reuse(origin) or await self._connect(origin)
+            connection = await self._obtain(origin)
             self._busy.add(connection)
             parser = ResponseParser(cap=cap, head_only=method == "HEAD")
             reusable = False
@@ -382,6 +434,7 @@ class H1Exchange:
             except OSError as exc:
                 raise ExchangeLost(f"ReadError: {exc}") from None
             finally:
+                connection.finish()
                 self._release(origin, connection, reusable)
         finally:
             slots.release()
@@ -393,6 +446,11 @@ class H1Exchange:
         for task in warming:
             task.cancel()
         await asyncio.gather(*warming, return_exceptions=True)
+        awaiting, self._awaiting = self._awaiting, {}
+        for waiters in awaiting.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(ExchangeConnectError("the client is closed"))
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:

@@ -199,6 +199,29 @@ async def test_holders_due_in_the_same_millisecond_leave_on_one_timer() -> None:
     assert released[0] >= due  # never before the time asked
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_holder_that_fails_to_release_keeps_no_other_answer_back() -> None:
+    releases = Releases(asyncio.get_running_loop())
+    released: list[str] = []
+
+    class Holder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def release(self, now: float) -> float | None:
+            if self.name == "broken":
+                raise RuntimeError("transport gone")
+            released.append(self.name)
+            return None
+
+    due = time.monotonic() + 0.01
+    for name in ("first", "broken", "last"):
+        releases.add(Holder(name), due)
+    await asyncio.sleep(0.05)
+    assert released == ["first", "last"]
+
+
 def test_latency_holds_answers_over_a_real_socket_with_keep_alive() -> None:
     settings = EmulatorSettings(latency_ms=80)
     key = settings.primary_api_key

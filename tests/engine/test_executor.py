@@ -114,6 +114,26 @@ def test_a_freed_slot_starts_the_next_ready_node_before_other_pending_callbacks(
     assert log == ["run a", "run b", "queued callback"]
 
 
+def test_a_streak_of_operations_that_never_wait_still_lets_the_loop_run() -> None:
+    # 100 operations failing at once on one worker: a callback queued at the start runs long before the
+    # last of them (the worker yields every few operations), not after the whole streak.
+    g: Graph[int] = Graph(range(100))
+    log: list[object] = []
+
+    async def run(node: int) -> None:
+        log.append(node)
+        if node == 0:
+            asyncio.get_running_loop().call_soon(log.append, "queued callback")
+        raise ValueError("refused at once")
+
+    async def main() -> None:
+        report = await execute(g, run, parallelism=1)
+        assert len(report.failed) == 100
+
+    asyncio.run(main())
+    assert log.index("queued callback") < 50
+
+
 def test_a_failed_settle_fails_the_node_and_its_dependents_and_failed_runs_do_not_settle() -> None:
     g: Graph[str] = Graph(["x"])
     g.add_edge("b", "a")

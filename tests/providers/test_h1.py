@@ -633,3 +633,25 @@ def test_warm_is_best_effort_and_closing_the_pool_stops_it() -> None:
             assert server.connections == 0
 
     asyncio.run(main())
+
+
+def test_a_burst_right_after_warm_waits_for_the_connections_under_way_instead_of_doubling_them() -> None:
+    async def main() -> None:
+        async with _serving(_keepalive(delay=0.01)) as (server, url):
+            pool = _pool(6)
+            pool.warm(url, 6)
+            replies = await asyncio.gather(*(_get(pool, f"{url}/v1/vms") for _ in range(6)))  # at once
+            assert replies == [(200, b"{}")] * 6
+            assert server.connections == 6  # each request took a connection warm was opening
+            idle = [c for conns in pool._idle.values() for c in conns]
+            assert len(idle) == 6 and all(c._parser is None for c in idle)  # no response kept while idle
+            await pool.aclose()
+
+        pool = _pool(2)
+        pool.warm("http://127.0.0.1:9/refused", 2)  # the connects under way fail
+        for _ in range(2):
+            with pytest.raises(ExchangeConnectError, match="ConnectError"):
+                await _get(pool, "http://127.0.0.1:9/refused")  # told so, each connects and reports
+        await pool.aclose()
+
+    asyncio.run(main())
