@@ -63,7 +63,8 @@ def test_second_apply_waits_then_names_the_holder(tmp_path: Path) -> None:
         watch.start()
         first = start_arkerctl("apply", "--auto-approve", "--parallelism", "1", cwd=root, env=env)
         deadline = time.monotonic() + 30
-        while not lock_path.exists():
+        # The lock file is created, then its holder written: wait until it reads whole.
+        while not lock_path.exists() or not lock_path.read_bytes().strip():
             assert first.poll() is None and time.monotonic() < deadline, "apply A never took the lock"
             time.sleep(0.01)
         holder = LockInfo.model_validate_json(lock_path.read_bytes())
