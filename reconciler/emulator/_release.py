@@ -1,17 +1,21 @@
-"""Release times for held responses: one timer per millisecond of due responses, not one per response.
+"""Release times for held responses, kept by a timer thread rather than the loop's millisecond timers.
 
-The fault layer's latency holds each answer until its arrival plus the latency. A burst of requests that
-arrived together is due together: :class:`Releases` wakes once for all the holders due in the same
-millisecond and lets them write back to back, instead of waking one task per answer. Times are
-``time.monotonic()`` (precise; uvloop's ``loop.time()`` is a millisecond clock read at the start of a
-loop iteration, which would let an answer leave up to a millisecond before its latency).
+The fault layer's latency holds each answer until its arrival plus the latency. uvloop's timers count
+whole milliseconds from a clock read at the start of a loop pass: an answer released by one left on
+average ~0.9 ms after its time (and with a loop-clock deadline, up to a millisecond early). Here one
+thread per event loop sleeps until the earliest release time on ``time.monotonic()`` (a condition wait:
+tens of microseconds late) and hands every holder then due to the loop, which writes them back to back.
+A holder is only ever given a ``now`` read on the loop at release: nothing leaves early. While the loop
+is busy the release waits for it, as any callback does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
-import math
+import threading
 import time
 import weakref
 from typing import Protocol
@@ -20,6 +24,8 @@ __all__ = ["Holder", "Releases", "releases_for"]
 
 _log = logging.getLogger(__name__)
 
+_IDLE_CHECK = 1.0  # seconds: how often an idle timer thread checks whether its loop has closed
+
 
 class Holder(Protocol):
     def release(self, now: float) -> float | None:
@@ -27,46 +33,57 @@ class Holder(Protocol):
 
 
 class Releases:
-    """Calls each holder's :meth:`Holder.release` once the millisecond of the time it was added for has
-    begun, then again each time it names a later one, until it holds nothing. The holder writes only what
-    is due at the ``now`` it is given: nothing leaves early."""
+    """Calls each holder's :meth:`Holder.release` on the loop once the time it was added for has come,
+    then again each time it names a later one, until it holds nothing. The holder writes only what is due
+    at the ``now`` it is given (read on the loop, after the time): nothing leaves early."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._due: dict[int, list[Holder]] = {}
-        # uvloop's and asyncio's clocks are time.monotonic() (uvloop's in whole milliseconds): a timer at
-        # the millisecond itself then fires once that millisecond has begun, never before.
-        self._same_clock = abs(loop.time() - time.monotonic()) < 1.0
+        self._due: list[tuple[float, int, Holder]] = []  # heap of (release time, order, holder)
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     def add(self, holder: Holder, when: float) -> None:
-        # At the start of ``when``'s millisecond: what is due by then leaves, the rest of that
-        # millisecond waits for the next one (_fire). Half the holders leave a millisecond sooner than
-        # if all waited for the next millisecond; none leaves before its time.
-        self._add(holder, math.floor(when * 1000))
+        with self._changed:
+            heapq.heappush(self._due, (when, next(self._order), holder))
+            if self._due[0][2] is holder:
+                self._changed.notify()  # a new earliest time: the thread sleeps too long otherwise
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="emulator-releases", daemon=True)
+                self._thread.start()
 
-    def _add(self, holder: Holder, key: int) -> None:
-        holders = self._due.get(key)
-        if holders is not None:
-            holders.append(holder)
-            return
-        self._due[key] = [holder]
-        if self._same_clock:
-            self._loop.call_at(key / 1000, self._fire, key)
-        else:
-            self._loop.call_later(key / 1000 - time.monotonic(), self._fire, key)
+    def _run(self) -> None:
+        """The timer thread: hand what is due to the loop; end once the loop has closed."""
+        with self._changed:
+            while not self._loop.is_closed():
+                if not self._due:
+                    self._changed.wait(_IDLE_CHECK)
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                now = time.monotonic()
+                due = []
+                while self._due and self._due[0][0] <= now:
+                    due.append(heapq.heappop(self._due)[2])
+                try:
+                    self._loop.call_soon_threadsafe(self._fire, due)
+                except RuntimeError:  # the loop closed meanwhile: nobody is left to answer
+                    break
+            self._thread = None
 
-    def _fire(self, key: int) -> None:
+    def _fire(self, holders: list[Holder]) -> None:
         now = time.monotonic()
-        for holder in self._due.pop(key, ()):
+        for holder in holders:
             try:
                 later = holder.release(now)
             except Exception:  # one broken connection must not keep the others' answers back
                 _log.exception("emulator: releasing held answers failed")
                 continue
             if later is not None:
-                # Not due yet: never the millisecond that has begun again (its timer would fire at once,
-                # over and over, until the time came).
-                self._add(holder, max(math.floor(later * 1000), math.floor(now * 1000) + 1, key + 1))
+                self.add(holder, later)  # not due yet after all: asked again at its time
 
 
 _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Releases] = weakref.WeakKeyDictionary()

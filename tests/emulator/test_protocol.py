@@ -4,6 +4,7 @@ release time (the fault layer's latency), and holds nothing else."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, cast
@@ -220,6 +221,34 @@ async def test_a_holder_that_fails_to_release_keeps_no_other_answer_back() -> No
         releases.add(Holder(name), due)
     await asyncio.sleep(0.05)
     assert released == ["first", "last"]
+
+
+def test_releases_are_never_early_and_their_thread_ends_with_the_loop() -> None:
+    released: list[tuple[float, float]] = []
+
+    class Holder:
+        def __init__(self, due: float) -> None:
+            self.due = due
+
+        def release(self, now: float) -> float | None:
+            released.append((self.due, now))
+            return None
+
+    async def main() -> threading.Thread | None:
+        releases = Releases(asyncio.get_running_loop())
+        start = time.monotonic()
+        for offset in (0.030, 0.010, 0.0105, 0.020):  # out of order: the earliest goes first
+            releases.add(Holder(start + offset), start + offset)
+        await asyncio.sleep(0.08)
+        return releases._thread
+
+    thread = asyncio.run(main())
+    assert len(released) == 4
+    assert [due for due, _ in released] == sorted(due for due, _ in released)
+    assert all(now >= due for due, now in released)  # never before its time
+    assert thread is not None and thread.is_alive()  # idle, waiting for more
+    thread.join(5)  # the loop is closed: the timer thread notices and ends
+    assert not thread.is_alive()
 
 
 def test_latency_holds_answers_over_a_real_socket_with_keep_alive() -> None:
