@@ -10,9 +10,9 @@ the client waits for them before it sends the body.
 Each request's scope offers the fault layer ``extensions[HOLD]``: what the transport writes for the
 request's response from then on leaves no earlier than a given time (after the earlier responses of the
 connection, in order). The app answers at once and its task ends; the bytes wait in the transport and
-leave with every other answer due in the same millisecond (:mod:`._release`), a close or end-of-file
-after them. That spares a sleeping task per request, and a burst of answers due together leaves
-together instead of one task wake-up after another.
+leave with every other answer then due (:mod:`._release`), a close or end-of-file after them. That
+spares a sleeping task per request, and a burst of answers due together leaves together instead of one
+task wake-up after another.
 """
 
 from __future__ import annotations
@@ -104,16 +104,19 @@ class _HeldHeadTransport(asyncio.Transport):
         else:
             self._transport.write(data)
 
+    def _send_all(self, list_of_data: Iterable[_Data]) -> None:
+        if self._held:
+            self._held[-1].data.extend(list_of_data)
+        else:
+            self._transport.writelines(list_of_data)
+
     # --- asyncio.Transport ---------------------------------------------------------------------
 
     def write(self, data: _Data) -> None:
         head = self._head
         if head is not None:
             self._head = None
-            if self._held:
-                self._held[-1].data.extend((head, data))
-            else:
-                self._transport.writelines((head, data))
+            self._send_all((head, data))
         elif data[: len(_HEAD)] == _HEAD:
             if data[: len(_INTERIM)] == _INTERIM:
                 self._transport.write(data)  # the client waits for it: never held
@@ -129,10 +132,7 @@ class _HeldHeadTransport(asyncio.Transport):
 
     def writelines(self, list_of_data: Iterable[_Data]) -> None:
         self.flush()
-        if self._held:
-            self._held[-1].data.extend(list_of_data)
-        else:
-            self._transport.writelines(list_of_data)
+        self._send_all(list_of_data)
 
     def close(self) -> None:
         self.flush()

@@ -21,7 +21,7 @@ extension ``ARRIVAL``: our uvicorn protocol sets it), else when the request reac
 that waited in the socket while the single-threaded emulator served a burst of others is not answered
 that much later. Where the server offers to hold the answer (the scope extension ``HOLD``: our uvicorn
 protocol does), the layer asks it to and the request's task ends at once; the server writes the answer at
-its time, with every other answer due in the same millisecond. Elsewhere the task sleeps until then.
+its time, with every other answer then due. Elsewhere the task sleeps until then.
 
 One draw per request keeps each rate exact on its own, and a fixed ``seed`` makes a sequential run
 reproducible.
@@ -168,20 +168,12 @@ class FaultInjector:
             await _drop(send)
             return
 
-        if deadline is None:
-
-            async def counting_send(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    stats.status(operation, message["status"])
-                await send(message)
-
-        else:
-
-            async def counting_send(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    stats.status(operation, message["status"])
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stats.status(operation, message["status"])
+                if deadline is not None:  # held by the server otherwise
                     await _until(deadline)
-                await send(message)
+            await send(message)
 
         await self.app(scope, receive, counting_send)
 

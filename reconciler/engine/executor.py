@@ -191,6 +191,10 @@ class _Run(Generic[K, R]):
         heapq.heapify(self.ready)
         self.outcomes: dict[K, Outcome[K, R]] = {}
         self.listener_error: Exception | None = None
+        # Every task (a slot's worker or a node settling) is put on ``finished`` when done.
+        self.finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
+        self.tasks: dict[asyncio.Task[None], K] = {}  # task -> the node it is running or settling
+        self.busy = 0  # slots taken by workers
 
     def emit(self, event: ExecutionEvent[K, R]) -> None:
         if self.on_event is None:
@@ -205,10 +209,6 @@ class _Run(Generic[K, R]):
         return self.listener_error is not None or (self.stop is not None and self.stop.is_set())
 
     async def go(self) -> ExecutionReport[K, R]:
-        # Every task (a slot's worker or a node settling) is put here when done.
-        self.finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
-        self.tasks: dict[asyncio.Task[None], K] = {}  # task -> the node it is running or settling
-        self.busy = 0  # slots taken by workers
         self.fill()
         try:
             while self.tasks:

@@ -20,7 +20,7 @@ import re
 import ssl
 from collections import deque
 from collections.abc import Mapping
-from typing import cast
+from typing import TypeVar, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -46,6 +46,7 @@ _TARGET_SAFE = "/%:@!$&'()*+,;=-._~"
 _PLAIN_TARGET = re.compile(r"/[A-Za-z0-9/%:@!$&'()*+,;=\-._~?]*")
 _AUTHORITY_END = re.compile(r"[/?#]")
 _Origin = tuple[str, str, int]
+_T = TypeVar("_T")
 
 
 class _Connection(asyncio.Protocol):
@@ -219,13 +220,18 @@ class _Slots:
             raise
 
     def release(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot goes straight to the longest waiter
-                return
-        self.free += 1
+        if not _hand_over(self._waiters, None):  # the slot goes straight to the longest waiter
+            self.free += 1
+
+
+def _hand_over(waiters: deque[asyncio.Future[_T]], value: _T) -> bool:
+    """Give ``value`` to the longest waiter still waiting; False when there is none."""
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(value)
+            return True
+    return False
 
 
 class H1Exchange:
@@ -276,10 +282,14 @@ class H1Exchange:
         now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()
-            if connection.usable and now - connection.idle_since < self._expiry:
+            if self._fresh(connection, now):
                 return connection
             connection.close()
         return None
+
+    def _fresh(self, connection: _Connection, now: float) -> bool:
+        """Whether an idle connection may still be reused (open, and idle for less than the expiry)."""
+        return connection.usable and now - connection.idle_since < self._expiry
 
     async def _connect(self, origin: _Origin) -> _Connection:
         scheme, host, port = origin
@@ -317,7 +327,7 @@ class H1Exchange:
             return  # a URL no request can use either: each request reports it
         now = asyncio.get_running_loop().time()
         idle = self._idle.get(origin, [])
-        for connection in [c for c in idle if not c.usable or now - c.idle_since >= self._expiry]:
+        for connection in [c for c in idle if not self._fresh(c, now)]:
             idle.remove(connection)  # would not be reused: count only those that will be
             connection.close()
         busy = sum(1 for connection in self._busy if connection.origin == origin)
@@ -336,12 +346,9 @@ class H1Exchange:
             connection = None
         finally:
             self._opening[origin] -= 1
-        waiting = self._awaiting.get(origin)
-        while waiting:
-            waiter = waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(connection)  # to the request that waited for it (None: connect yourself)
-                return
+        # To the request that waited for it, if any (None: that request connects itself).
+        if _hand_over(self._awaiting.get(origin, deque()), connection):
+            return
         if connection is None:
             return
         if self._closed:

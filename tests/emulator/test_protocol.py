@@ -176,76 +176,61 @@ def test_a_release_time_already_past_holds_nothing() -> None:
     assert inner.calls == [("writelines", [HEAD, b"{}"])]
 
 
+class _Holder:
+    """Records each release as (name, due, now); asks to be called again while not due; ``broken`` raises."""
+
+    def __init__(self, log: list[tuple[str, float, float]], due: float, name: str = "") -> None:
+        self.log, self.due, self.name = log, due, name
+
+    def release(self, now: float) -> float | None:
+        if self.name == "broken":
+            raise RuntimeError("transport gone")
+        if now < self.due:
+            return self.due  # asked again later, as a transport that holds it would be
+        self.log.append((self.name, self.due, now))
+        return None
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_holders_due_in_the_same_millisecond_leave_on_one_timer() -> None:
+async def test_holders_due_at_the_same_time_leave_in_one_release() -> None:
     releases = Releases(asyncio.get_running_loop())
-    released: list[float] = []
-
-    class Holder:
-        def __init__(self, due: float) -> None:
-            self.due = due
-
-        def release(self, now: float) -> float | None:
-            if now < self.due:
-                return self.due  # asked again later, as a transport that holds it would be
-            released.append(now)
-            return None
-
+    released: list[tuple[str, float, float]] = []
     due = time.monotonic() + 0.02
     for _ in range(5):
-        releases.add(Holder(due), due)
+        releases.add(_Holder(released, due), due)
     await asyncio.sleep(0.06)
-    assert len(released) == 5 and len(set(released)) == 1  # one timer call released all five
-    assert released[0] >= due  # never before the time asked
+    assert len(released) == 5 and len({now for _, _, now in released}) == 1  # one call released all five
+    assert released[0][2] >= due  # never before the time asked
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_holder_that_fails_to_release_keeps_no_other_answer_back() -> None:
     releases = Releases(asyncio.get_running_loop())
-    released: list[str] = []
-
-    class Holder:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def release(self, now: float) -> float | None:
-            if self.name == "broken":
-                raise RuntimeError("transport gone")
-            released.append(self.name)
-            return None
-
+    released: list[tuple[str, float, float]] = []
     due = time.monotonic() + 0.01
     for name in ("first", "broken", "last"):
-        releases.add(Holder(name), due)
+        releases.add(_Holder(released, due, name), due)
     await asyncio.sleep(0.05)
-    assert released == ["first", "last"]
+    assert [name for name, _, _ in released] == ["first", "last"]
 
 
 def test_releases_are_never_early_and_their_thread_ends_with_the_loop() -> None:
-    released: list[tuple[float, float]] = []
-
-    class Holder:
-        def __init__(self, due: float) -> None:
-            self.due = due
-
-        def release(self, now: float) -> float | None:
-            released.append((self.due, now))
-            return None
+    released: list[tuple[str, float, float]] = []
 
     async def main() -> threading.Thread | None:
         releases = Releases(asyncio.get_running_loop())
         start = time.monotonic()
         for offset in (0.030, 0.010, 0.0105, 0.020):  # out of order: the earliest goes first
-            releases.add(Holder(start + offset), start + offset)
+            releases.add(_Holder(released, start + offset), start + offset)
         await asyncio.sleep(0.08)
         return releases._thread
 
     thread = asyncio.run(main())
     assert len(released) == 4
-    assert [due for due, _ in released] == sorted(due for due, _ in released)
-    assert all(now >= due for due, now in released)  # never before its time
+    assert [due for _, due, _ in released] == sorted(due for _, due, _ in released)
+    assert all(now >= due for _, due, now in released)  # never before its time
     assert thread is not None and thread.is_alive()  # idle, waiting for more
     thread.join(5)  # the loop is closed: the timer thread notices and ends
     assert not thread.is_alive()
