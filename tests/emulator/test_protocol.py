@@ -4,8 +4,10 @@ release time (the fault layer's latency), and holds nothing else."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -15,7 +17,7 @@ from starlette.applications import Starlette
 
 from reconciler.emulator import EmulatorSettings, running
 from reconciler.emulator._protocol import HttpProtocol, _HeldHeadTransport
-from reconciler.emulator._release import Releases
+from reconciler.emulator._release import _LIBC, Releases, _ThreadAlarm, _TimerFdAlarm
 from reconciler.emulator.faults import ARRIVAL
 from reconciler.emulator.server import _config
 
@@ -191,48 +193,110 @@ class _Holder:
         return None
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_holders_due_at_the_same_time_leave_in_one_release() -> None:
-    releases = Releases(asyncio.get_running_loop())
+def _timer_fd(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> _TimerFdAlarm:
+    if _LIBC is None:
+        pytest.skip("no timerfd on this platform")
+    return _TimerFdAlarm(loop, callback, _LIBC)
+
+
+_ALARMS = [pytest.param(_timer_fd, id="timerfd"), pytest.param(_ThreadAlarm, id="thread")]
+
+
+def _kept(factory: Callable[..., Any], kept: list[Any]) -> Callable[..., Any]:
+    """``factory``, keeping what it makes in ``kept``."""
+
+    def make(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> Any:
+        kept.append(factory(loop, callback))
+        return kept[-1]
+
+    return make
+
+
+@pytest.mark.parametrize("alarm", _ALARMS)
+def test_holders_due_at_the_same_time_leave_in_one_release(alarm: Any) -> None:
     released: list[tuple[str, float, float]] = []
-    due = time.monotonic() + 0.02
-    for _ in range(5):
-        releases.add(_Holder(released, due), due)
-    await asyncio.sleep(0.06)
+
+    async def main() -> None:
+        releases = Releases(asyncio.get_running_loop(), alarm=alarm)
+        due = time.monotonic() + 0.02
+        for _ in range(5):
+            releases.add(_Holder(released, due), due)
+        await asyncio.sleep(0.06)
+
+    asyncio.run(main())
     assert len(released) == 5 and len({now for _, _, now in released}) == 1  # one call released all five
-    assert released[0][2] >= due  # never before the time asked
+    assert released[0][2] >= released[0][1]  # never before the time asked
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_a_holder_that_fails_to_release_keeps_no_other_answer_back() -> None:
-    releases = Releases(asyncio.get_running_loop())
+@pytest.mark.parametrize("alarm", _ALARMS)
+def test_a_holder_that_fails_to_release_keeps_no_other_answer_back(alarm: Any) -> None:
     released: list[tuple[str, float, float]] = []
-    due = time.monotonic() + 0.01
-    for name in ("first", "broken", "last"):
-        releases.add(_Holder(released, due, name), due)
-    await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        releases = Releases(asyncio.get_running_loop(), alarm=alarm)
+        due = time.monotonic() + 0.01
+        for name in ("first", "broken", "last"):
+            releases.add(_Holder(released, due, name), due)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(main())
     assert [name for name, _, _ in released] == ["first", "last"]
 
 
-def test_releases_are_never_early_and_their_thread_ends_with_the_loop() -> None:
+@pytest.mark.parametrize("alarm", _ALARMS)
+def test_releases_are_never_early_and_in_time_order(alarm: Any) -> None:
+    released: list[tuple[str, float, float]] = []
+    start = time.monotonic()
+
+    async def main() -> None:
+        releases = Releases(asyncio.get_running_loop(), alarm=alarm)
+        for offset in (0.030, 0.010, 0.0105, 0.090):  # out of order: the earliest goes first
+            releases.add(_Holder(released, start + offset), start + offset)
+        await asyncio.sleep(0.04)
+        sooner = time.monotonic() + 0.005  # sooner than the time the alarm is set for: it rings sooner
+        releases.add(_Holder(released, sooner, "sooner"), sooner)
+        await asyncio.sleep(0.1)
+
+    asyncio.run(main())
+    assert [name for name, _, _ in released] == ["", "", "", "sooner", ""]
+    assert [due for _, due, _ in released] == sorted(due for _, due, _ in released)
+    assert all(now >= due for _, due, now in released)  # never before its time
+    assert released[3][2] < start + 0.090  # not kept for the later time the alarm was set for
+
+
+def test_the_timer_fd_is_closed_when_nothing_is_held() -> None:
+    async def main() -> tuple[int | None, int | None, int | None]:
+        loop = asyncio.get_running_loop()
+        alarm: list[_TimerFdAlarm] = []
+        releases = Releases(loop, alarm=_kept(_timer_fd, alarm))
+        before = alarm[0]._fd
+        due = time.monotonic() + 0.01
+        releases.add(_Holder([], due), due)
+        held = alarm[0]._fd
+        await asyncio.sleep(0.04)
+        return before, held, alarm[0]._fd
+
+    before, held, after = asyncio.run(main())
+    assert before is None and held is not None and after is None
+    with pytest.raises(OSError):
+        os.fstat(held)  # closed, not leaked
+
+
+def test_the_alarm_thread_ends_with_its_loop() -> None:
     released: list[tuple[str, float, float]] = []
 
     async def main() -> threading.Thread | None:
-        releases = Releases(asyncio.get_running_loop())
-        start = time.monotonic()
-        for offset in (0.030, 0.010, 0.0105, 0.020):  # out of order: the earliest goes first
-            releases.add(_Holder(released, start + offset), start + offset)
-        await asyncio.sleep(0.08)
-        return releases._thread
+        alarm: list[_ThreadAlarm] = []
+        releases = Releases(asyncio.get_running_loop(), alarm=_kept(_ThreadAlarm, alarm))
+        due = time.monotonic() + 0.01
+        releases.add(_Holder(released, due), due)
+        await asyncio.sleep(0.04)
+        return alarm[0]._thread
 
     thread = asyncio.run(main())
-    assert len(released) == 4
-    assert [due for _, due, _ in released] == sorted(due for _, due, _ in released)
-    assert all(now >= due for _, due, now in released)  # never before its time
+    assert len(released) == 1
     assert thread is not None and thread.is_alive()  # idle, waiting for more
-    thread.join(5)  # the loop is closed: the timer thread notices and ends
+    thread.join(5)  # the loop is closed: the alarm thread notices and ends
     assert not thread.is_alive()
 
 
