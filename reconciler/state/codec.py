@@ -30,11 +30,17 @@ __all__ = ["StateEncoder", "decode_state", "encode_state"]
 _NESTED_INDENT = "\n    "  # a resource's text sits two levels deep: document -> resources -> address
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _sorted_json(value: Any) -> Any:
     """``value`` with every mapping's keys sorted (as JSON object keys, i.e. as strings)."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _SCALARS:  # the common leaves first: the ABC check below is slow for them
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {key: _sorted_json(value[key]) for key in sorted(value, key=str)}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return [_sorted_json(item) for item in value]
     return value
 
