@@ -40,12 +40,28 @@ _current: contextvars.ContextVar[Operation | None] = contextvars.ContextVar("ben
 
 @dataclass
 class Attribution:
-    """API calls per operation (and those made outside any operation, under ``None``)."""
+    """API calls per operation (and those made outside any operation, under ``None``).
 
-    calls: dict[Operation | None, Counter[str]] = field(default_factory=dict)
+    ``record`` runs inside every measured API call, so it only appends; ``calls`` counts afterwards. (A
+    ``Counter`` per call cost ~5% of the engine's CPU in the apply it measured.)"""
+
+    _log: list[tuple[Operation | None, str]] = field(default_factory=list)
 
     def record(self, operation_id: str) -> None:
-        self.calls.setdefault(_current.get(), Counter())[operation_id] += 1
+        self._log.append((_current.get(), operation_id))
+
+    @property
+    def calls(self) -> dict[Operation | None, Counter[str]]:
+        counted: dict[Operation | None, Counter[str]] = {}
+        for operation, operation_id in self._log:
+            counts = counted.get(operation)
+            if counts is None:
+                counts = counted[operation] = Counter()
+            counts[operation_id] += 1
+        return counted
+
+    def clear(self) -> None:
+        self._log.clear()
 
 
 class _Attributing:
@@ -95,7 +111,7 @@ class FleetRun:
         return dict(sorted(total.items()))
 
     def reset_calls(self) -> None:
-        self.attribution.calls.clear()
+        self.attribution.clear()
 
     async def plan(self) -> tuple[Planned, float]:
         """Read the state cold (a fresh backend, as a command's first read), refresh and plan."""

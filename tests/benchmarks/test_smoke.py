@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from benchmarks import harness
 from benchmarks.bound import lower_bound, operation_seconds
-from reconciler.engine import Graph
+from benchmarks.harness import Attribution
+from reconciler.engine import Graph, Operation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +34,24 @@ def test_lower_bound_is_the_longer_of_critical_path_and_spread_work() -> None:
 def test_operation_seconds_prices_each_call_by_its_latency() -> None:
     calls = {"fork": 1, "sync": 2, "createMount": 1}
     assert operation_seconds(calls, latency=0.02, per_operation={"fork": 0.2}) == pytest.approx(0.26)
+
+
+def test_attribution_counts_each_call_under_the_operation_running_it() -> None:
+    attribution = Attribution()
+    attribution.record("listVms")  # outside any operation
+    token = harness._current.set(Operation("vm.a", "create"))
+    try:
+        attribution.record("fork")
+        attribution.record("sync")
+        attribution.record("sync")
+    finally:
+        harness._current.reset(token)
+    assert attribution.calls == {
+        None: Counter({"listVms": 1}),
+        Operation("vm.a", "create"): Counter({"fork": 1, "sync": 2}),
+    }
+    attribution.clear()
+    assert attribution.calls == {}
 
 
 @pytest.mark.slow
