@@ -11,6 +11,7 @@ from .bound import ideal_schedule, lower_bound, operation_seconds
 from .emulator import EmulatorProcess, delta, emulator_settings
 from .fleet import FleetShape, write_fleet
 from .harness import fleet_run
+from .repeat import median_run, rounds
 
 __all__ = ["FORK_MS", "LATENCY_MS", "apply_once"]
 
@@ -66,9 +67,11 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
     }
 
 
-async def run(vms: int, parallelisms: tuple[int, ...]) -> dict[str, Any]:
+async def run(vms: int, parallelisms: tuple[int, ...], *, repeats: int = 1) -> dict[str, Any]:
+    """Each parallelism ``repeats`` times (alternating); the run with the median makespan is reported."""
     shape = FleetShape(vms)
     settings = emulator_settings(latency_ms=LATENCY_MS, fork_ms=FORK_MS)
     with EmulatorProcess(settings) as emu:
-        runs = [await apply_once(emu, shape, p) for p in parallelisms]
+        measured = await rounds(parallelisms, repeats, lambda p: apply_once(emu, shape, p))
+    runs = [median_run(found, "measured_s", keep=("measured_s", "efficiency")) for found in measured]
     return {"latency_ms": LATENCY_MS, "fork_ms": FORK_MS, "target_efficiency": 0.85, "runs": runs}

@@ -17,6 +17,7 @@ from . import peers
 from .emulator import EmulatorProcess, delta, emulator_settings
 from .fleet import FleetShape, write_fleet
 from .harness import fleet_run
+from .repeat import median_run, rounds
 
 __all__ = ["WRITE_OPERATIONS", "run"]
 
@@ -47,7 +48,10 @@ async def _seed(root: Path, db: Path) -> None:
                 raise RuntimeError("seeding the converged fleet failed")
 
 
-async def run(vms: int, parallelisms: tuple[int, ...], *, naive_sample: int, tmp: Path) -> dict[str, Any]:
+async def run(
+    vms: int, parallelisms: tuple[int, ...], *, naive_sample: int, tmp: Path, repeats: int = 1
+) -> dict[str, Any]:
+    """Each parallelism ``repeats`` times (alternating); the run with the median wall time is reported."""
     shape = FleetShape(vms)
     root = write_fleet(tmp / "fleet", shape)
     db = tmp / "emulator.db"
@@ -55,9 +59,9 @@ async def run(vms: int, parallelisms: tuple[int, ...], *, naive_sample: int, tmp
     await _seed(root, db)
     seeded = time.perf_counter() - started
     settings = emulator_settings(latency_ms=LATENCY_MS).model_copy(update={"db_path": db})
-    runs: list[dict[str, Any]] = []
     with EmulatorProcess(settings) as emu:
-        for parallelism in parallelisms:
+
+        async def plan_once(parallelism: int) -> dict[str, Any]:
             async with fleet_run(root, emu.environ, parallelism=parallelism) as fleet:
                 before, cpu, emu_cpu = emu.stats(), time.process_time(), emu.cpu_seconds()
                 planned, seconds = await fleet.plan()
@@ -66,23 +70,24 @@ async def run(vms: int, parallelisms: tuple[int, ...], *, naive_sample: int, tmp
             calls = sum(served.values())
             bound = calls / parallelism * LATENCY_MS / 1000
             changes = sum(1 for rc in planned.plan.resource_changes if rc.action.value != "no-op")
-            runs.append(
-                {
-                    "parallelism": parallelism,
-                    "measured_s": round(seconds, 3),
-                    "api_calls": calls,
-                    "api_calls_by_op": served,
-                    "calls_per_resource": round(calls / shape.resources, 3),
-                    "calls_per_vm": round(calls / shape.vms, 3),
-                    "bound_s": round(bound, 3),
-                    "wall_over_bound": round(seconds / bound, 3),
-                    "write_calls": sum(n for op, n in served.items() if op in WRITE_OPERATIONS),
-                    "changes": changes,
-                    "client_cpu_s": round(cpu, 3),
-                    "emulator_cpu_s": round(emu_cpu, 3),
-                    "cpu_ms_per_call": round(1000 * (cpu + emu_cpu) / max(calls, 1), 3),
-                }
-            )
+            return {
+                "parallelism": parallelism,
+                "measured_s": round(seconds, 3),
+                "api_calls": calls,
+                "api_calls_by_op": served,
+                "calls_per_resource": round(calls / shape.resources, 3),
+                "calls_per_vm": round(calls / shape.vms, 3),
+                "bound_s": round(bound, 3),
+                "wall_over_bound": round(seconds / bound, 3),
+                "write_calls": sum(n for op, n in served.items() if op in WRITE_OPERATIONS),
+                "changes": changes,
+                "client_cpu_s": round(cpu, 3),
+                "emulator_cpu_s": round(emu_cpu, 3),
+                "cpu_ms_per_call": round(1000 * (cpu + emu_cpu) / max(calls, 1), 3),
+            }
+
+        measured = await rounds(parallelisms, repeats, plan_once)
+        runs = [median_run(found, "measured_s", keep=("measured_s", "wall_over_bound")) for found in measured]
         refresh = await peers.refresh_model(root, emu.environ, parallelism=10)
         desired = load_stack([root], environ={})
         state = open_backend(desired.stack.state, root=desired.stack.root).read()

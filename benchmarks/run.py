@@ -42,10 +42,11 @@ class Sizes:
     naive_check_sample: int
     overhead_vms: tuple[int, ...]
     terraform_vms: int | None
+    repeats: int  # rounds of benchmarks 1 and 2 (the median is reported: see repeat.py)
 
 
-FULL = Sizes(200, (10, 32), 1000, (10, 32), 20, 100, (1000, 3000, 10000), 200)
-QUICK = Sizes(5, (2, 4), 5, (2,), 2, 2, (4, 8), None)
+FULL = Sizes(200, (10, 32), 1000, (10, 32), 20, 100, (1000, 3000, 10000), 200, 3)
+QUICK = Sizes(5, (2, 4), 5, (2,), 2, 2, (4, 8), None, 1)
 
 
 def machine() -> dict[str, Any]:
@@ -104,10 +105,16 @@ def _speedups(peer_seconds: dict[str, float], ours: dict[int, float]) -> dict[st
 async def run_all(sizes: Sizes, *, quick: bool) -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {"quick": quick, "machine": machine()}
-    results["apply_makespan"] = await apply_makespan.run(sizes.apply_vms, sizes.apply_parallelism)
+    results["apply_makespan"] = await apply_makespan.run(
+        sizes.apply_vms, sizes.apply_parallelism, repeats=sizes.repeats
+    )
     with tempfile.TemporaryDirectory(prefix="arkerctl-bench-noop-") as tmp:
         results["noop_plan"] = await noop_plan.run(
-            sizes.noop_vms, sizes.noop_parallelism, naive_sample=sizes.naive_check_sample, tmp=Path(tmp)
+            sizes.noop_vms,
+            sizes.noop_parallelism,
+            naive_sample=sizes.naive_check_sample,
+            tmp=Path(tmp),
+            repeats=sizes.repeats,
         )
     peer_apply = await _peer_apply(sizes)
     applies = {r["parallelism"]: r["measured_s"] for r in results["apply_makespan"]["runs"]}
@@ -166,6 +173,10 @@ def _state_backends(quick: bool) -> dict[str, Any] | None:
     return dict(result) if isinstance(result, dict) else {"result": result}
 
 
+def _each(run: dict[str, Any], name: str) -> str:
+    return " ".join(f"{value:.2f}" for value in run.get(f"{name}_runs", [run[name]]))
+
+
 def table(results: dict[str, Any]) -> str:
     lines = []
     m = results["machine"]
@@ -176,24 +187,32 @@ def table(results: dict[str, Any]) -> str:
     lines.append(
         f"\n1. apply makespan ({vms} VMs, latency {am['latency_ms']:g} ms, fork {am['fork_ms']:g} ms)"
     )
-    lines.append("   P   measured   bound   crit.path   bound/measured (target >= 0.85)   calls")
+    lines.append(
+        "   P   measured   bound   crit.path   bound/measured (target >= 0.85)   calls"
+        "   each run (the median is shown)"
+    )
     for r in am["runs"]:
         lines.append(
             f"   {r['parallelism']:<3} {r['measured_s']:>7.2f}s {r['bound_s']:>6.2f}s"
             f" {r['critical_path_s']:>8.2f}s"
             f"   {r['efficiency']:>6.2f}                            {r['api_calls']}"
+            f"   {_each(r, 'efficiency')}"
         )
     npl = results["noop_plan"]
     lines.append(
         f"\n2. no-op plan ({npl['vms']} VMs, {npl['resources']} resources, {npl['latency_ms']:g} ms)"
     )
-    lines.append("   P   measured   calls   calls/resource   bound   wall/bound (target <= 1.2)   writes")
+    lines.append(
+        "   P   measured   calls   calls/resource   bound   wall/bound (target <= 1.2)   writes"
+        "   each run (the median is shown)"
+    )
     for r in npl["runs"]:
         lines.append(
             f"   {r['parallelism']:<3} {r['measured_s']:>7.2f}s {r['api_calls']:>6}"
             f"   {r['calls_per_resource']:>8.2f}"
             f"        {r['bound_s']:>5.2f}s  {r['wall_over_bound']:>6.2f}"
             f"                        {r['write_calls']}"
+            f"        {_each(r, 'wall_over_bound')}"
         )
     lines.append("\n3. peers: arkerctl speedup (peer time / arkerctl time)")
     for what in ("apply_speedup", "plan_speedup"):
