@@ -12,6 +12,7 @@ from .emulator import EmulatorProcess, delta, emulator_settings
 from .fleet import FleetShape, write_fleet
 from .harness import fleet_run
 from .repeat import median_run, rounds
+from .replay import replay
 
 __all__ = ["FORK_MS", "LATENCY_MS", "apply_once"]
 
@@ -25,7 +26,7 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
     latency, special = LATENCY_MS / 1000, {"fork": FORK_MS / 1000}
     with tempfile.TemporaryDirectory(prefix="arkerctl-bench-") as tmp:
         root = write_fleet(Path(tmp), shape)
-        async with fleet_run(root, emu.environ, parallelism=parallelism) as run:
+        async with fleet_run(root, emu.environ, parallelism=parallelism, record_calls=True) as run:
             planned, _ = await run.plan()
             graph = run.graph(planned)
             run.reset_calls()
@@ -45,6 +46,10 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
             ideal = ideal_schedule(graph, per_op, parallelism)
             second, _ = await run.plan()
             replan_changes = sum(1 for rc in second.plan.resource_changes if rc.action.value != "no-op")
+            recorded = run.recorded()
+    # The same calls with no engine, on a fresh emulator: what this machine allows (see replay.py).
+    emu.reset()
+    floor = await replay(graph, recorded, parallelism)
     calls = sum(served.values())
     return {
         "vms": shape.vms,
@@ -57,6 +62,10 @@ async def apply_once(emu: EmulatorProcess, shape: FleetShape, parallelism: int) 
         # The same policy with zero overhead: what the graph allows at this parallelism (diagnostic).
         "ideal_schedule_s": round(ideal, 3),
         "efficiency_vs_ideal": round(ideal / seconds, 3),
+        # The recorded calls replayed with no engine: the host's, emulator's and HTTP client's floor.
+        "replay_floor_s": round(floor, 3),
+        "floor_efficiency": round(bound.seconds / floor, 3),
+        "measured_over_floor": round(seconds / floor, 3),
         "api_calls": calls,
         "api_calls_by_op": served,
         "client_cpu_s": round(cpu, 3),
@@ -73,5 +82,6 @@ async def run(vms: int, parallelisms: tuple[int, ...], *, repeats: int = 1) -> d
     settings = emulator_settings(latency_ms=LATENCY_MS, fork_ms=FORK_MS)
     with EmulatorProcess(settings) as emu:
         measured = await rounds(parallelisms, repeats, lambda p: apply_once(emu, shape, p))
-    runs = [median_run(found, "measured_s", keep=("measured_s", "efficiency")) for found in measured]
+    keep = ("measured_s", "efficiency", "floor_efficiency", "measured_over_floor")
+    runs = [median_run(found, "measured_s", keep=keep) for found in measured]
     return {"latency_ms": LATENCY_MS, "fork_ms": FORK_MS, "target_efficiency": 0.85, "runs": runs}

@@ -33,6 +33,8 @@ from reconciler.workflow import (
     open_workspace,
 )
 
+from .replay import Call, Recorder
+
 __all__ = ["Attribution", "FleetRun", "fleet_run"]
 
 _current: contextvars.ContextVar[Operation | None] = contextvars.ContextVar("bench_operation", default=None)
@@ -103,6 +105,15 @@ class FleetRun:
     workspace: Workspace
     providers: list[Any]
     attribution: Attribution
+    recorders: list[Recorder] = field(default_factory=list)
+
+    def recorded(self) -> dict[Operation | None, list[Call]]:
+        """The calls kept since the last ``reset_calls``, by operation (with ``record_calls``)."""
+        merged: dict[Operation | None, list[Call]] = {}
+        for recorder in self.recorders:
+            for operation, calls in recorder.calls.items():
+                merged.setdefault(operation, []).extend(calls)
+        return merged
 
     def total_calls(self) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -112,6 +123,8 @@ class FleetRun:
 
     def reset_calls(self) -> None:
         self.attribution.clear()
+        for recorder in self.recorders:
+            recorder.calls.clear()
 
     async def plan(self) -> tuple[Planned, float]:
         """Read the state cold (a fresh backend, as a command's first read), refresh and plan."""
@@ -147,12 +160,16 @@ async def fleet_run(
     *,
     parallelism: int,
     transport_factory: Callable[[], Any] | None = None,
+    record_calls: bool = False,
 ) -> AsyncIterator[FleetRun]:
+    """Open the stack at ``root`` against ``environ``'s API; ``record_calls`` keeps every request and
+    answer by operation (``FleetRun.recorded``, for ``replay.py``)."""
     settings = RunSettings(
         paths=(root,), environ={}, parallelism=parallelism, transport_factory=transport_factory
     )
     workspace = open_workspace(settings)
     attribution = Attribution()
+    recorders: list[Recorder] = []
     async with connected(workspace, environ=dict(environ)) as providers:
         for provider in providers:
             stats = provider.client.stats
@@ -163,4 +180,9 @@ async def fleet_run(
                 attribution.record(operation_id)
 
             stats.record_call = record  # benchmark-only hook: credit each call to its operation
-        yield FleetRun(workspace, [_Attributing(p) for p in providers], attribution)
+            if record_calls:
+                # Benchmark-only too: the client's exchange (a private seam) wrapped to keep each call.
+                core = provider.client._core
+                recorders.append(Recorder(core.exchange, _current.get))
+                core.exchange = recorders[-1]
+        yield FleetRun(workspace, [_Attributing(p) for p in providers], attribution, recorders)

@@ -173,8 +173,8 @@ def _state_backends(quick: bool) -> dict[str, Any] | None:
     return dict(result) if isinstance(result, dict) else {"result": result}
 
 
-def _each(run: dict[str, Any], name: str) -> str:
-    return " ".join(f"{value:.2f}" for value in run.get(f"{name}_runs", [run[name]]))
+def _each(run: dict[str, Any], name: str, digits: int = 2) -> str:
+    return " ".join(f"{value:.{digits}f}" for value in run.get(f"{name}_runs", [run[name]]))
 
 
 def table(results: dict[str, Any]) -> str:
@@ -197,6 +197,16 @@ def table(results: dict[str, Any]) -> str:
             f" {r['critical_path_s']:>8.2f}s"
             f"   {r['efficiency']:>6.2f}                            {r['api_calls']}"
             f"   {_each(r, 'efficiency')}"
+        )
+    lines.append(
+        "   the same calls replayed with no engine (replay.py): this machine's, emulator's and client's floor"
+    )
+    lines.append("   P   ideal   floor   bound/floor   measured/floor (arkerctl's own overhead)")
+    for r in am["runs"]:
+        lines.append(
+            f"   {r['parallelism']:<3} {r['ideal_schedule_s']:>5.2f}s {r['replay_floor_s']:>6.2f}s"
+            f"   {r['floor_efficiency']:>8.2f}      {r['measured_over_floor']:>6.3f}"
+            f"  (each run: {_each(r, 'floor_efficiency')} / {_each(r, 'measured_over_floor', 3)})"
         )
     npl = results["noop_plan"]
     lines.append(

@@ -71,6 +71,12 @@ def test_quick_run_produces_every_section(tmp_path: Path) -> None:
         assert run["changes_after_apply"] == 0
         assert 0 < run["efficiency"] <= 1.05  # a schedule never beats its lower bound (timer noise aside)
         assert run["critical_path_s"] > 0.4  # base fork + replica fork at 200 ms each
+        # The replay of the same calls with no engine ran them all successfully; it cannot beat the bound
+        # and is, give or take the host's noise, no slower than the engine that sent them.
+        assert 0 < run["floor_efficiency"] <= 1.05 and run["replay_floor_s"] >= run["critical_path_s"]
+        assert run["measured_over_floor"] == pytest.approx(
+            run["measured_s"] / run["replay_floor_s"], abs=0.01
+        )
     for run in results["noop_plan"]["runs"]:
         assert run["changes"] == 0 and run["write_calls"] == 0
         assert "fork" not in run["api_calls_by_op"] and run["api_calls"] > 0

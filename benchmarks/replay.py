@@ -1,0 +1,166 @@
+"""The replay floor of benchmark 1: the requests an apply sent, sent again with no engine at all.
+
+The apply under test is recorded at the exchange (method, URL, headers, body and answer of every call,
+by operation). After the emulator is reset, the same calls are replayed in the same dependency order and
+parallelism (a pool of workers taking ready operations by height, as the executor does), through the same
+HTTP/1.1 client, with nothing else: no manifests, planning, provider, pydantic models or state writes. The
+ids the emulator hands out are substituted as the answers come back.
+
+What the replay takes is what this host, the emulator and the HTTP client cost before any engine does:
+the floor. ``measured / floor`` is then arkerctl's own overhead, apart from the machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.engine import Operation
+from reconciler.engine.dag import Graph
+from reconciler.providers._exchange import Exchange, Params, RawReply
+from reconciler.providers._h1 import H1Exchange
+
+__all__ = ["Call", "Recorder", "replay"]
+
+# The ids the emulator generates, as they appear in its answers.
+_IDS = re.compile(rb'"(?:vm_id|filesystem_id|mount_id)"\s*:\s*"([^"]+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    method: str
+    url: str
+    params: Params | None
+    headers: Mapping[str, str]
+    content: bytes | None
+    answer: bytes
+
+
+@dataclass
+class Recorder:
+    """An exchange that records every call by the operation running it (``operation`` says which)."""
+
+    inner: Exchange
+    operation: Any  # () -> the current Operation or None
+    calls: dict[Operation | None, list[Call]] = field(default_factory=dict)
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        cap: int,
+    ) -> RawReply:
+        reply = await self.inner.exchange(
+            method, url, params=params, headers=headers, content=content, cap=cap
+        )
+        call = Call(method, url, params, headers, content, reply.content)
+        self.calls.setdefault(self.operation(), []).append(call)
+        return reply
+
+    def warm(self, url: str, connections: int) -> None:
+        self.inner.warm(url, connections)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _Ids:
+    """Recorded ids -> the replay's, learned from the answers in the order they come."""
+
+    def __init__(self) -> None:
+        self._new: dict[str, str] = {}
+
+    def learn(self, recorded: bytes, replayed: bytes) -> None:
+        for old, new in zip(_IDS.findall(recorded), _IDS.findall(replayed), strict=False):
+            if old != new:
+                self._new[old.decode()] = new.decode()
+
+    def text(self, value: str) -> str:
+        for old, new in self._new.items():
+            if old in value:
+                value = value.replace(old, new)
+        return value
+
+    def call(self, call: Call) -> tuple[str, dict[str, str], bytes | None]:
+        content = self.text(call.content.decode()).encode() if call.content else call.content
+        return self.text(call.url), {k: self.text(v) for k, v in call.headers.items()}, content
+
+
+async def replay(
+    graph: Graph[Operation], calls: Mapping[Operation | None, list[Call]], parallelism: int
+) -> float:
+    """Send ``calls`` again in ``graph``'s order, ``parallelism`` operations at a time; the seconds from
+    the first request to the last answer. Raises if any answer is not a success."""
+    exchange = H1Exchange(max_connections=parallelism, timeout=httpx.Timeout(60.0), user_agent="replay")
+    ids = _Ids()
+    heights = graph.heights()
+    waiting = {node: len(graph.dependencies(node)) for node in graph}
+    ready = [(-heights[node], node) for node, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    workers: set[asyncio.Task[None]] = set()
+    finished = asyncio.get_running_loop().create_future()
+    remaining = len(waiting)
+
+    async def perform(operation: Operation) -> None:
+        for call in calls.get(operation, ()):
+            url, headers, content = ids.call(call)
+            reply = await exchange.exchange(
+                call.method, url, params=call.params, headers=headers, content=content, cap=1 << 26
+            )
+            if not 200 <= reply.status < 300:
+                raise RuntimeError(f"replay: {call.method} {url} answered {reply.status}")
+            ids.learn(call.answer, reply.content)
+
+    async def work() -> None:
+        nonlocal remaining
+        while ready:
+            _, operation = heapq.heappop(ready)
+            await perform(operation)
+            remaining -= 1
+            for dependent in sorted(graph.dependents(operation)):
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    heapq.heappush(ready, (-heights[dependent], dependent))
+                    if len(workers) < parallelism:
+                        start()
+        if remaining == 0 and not finished.done():
+            finished.set_result(None)
+
+    def start() -> None:
+        task = asyncio.ensure_future(work())
+        workers.add(task)
+        task.add_done_callback(workers.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or _fail(t))
+
+    def _fail(task: asyncio.Task[None]) -> None:
+        if not finished.done():
+            finished.set_exception(task.exception() or RuntimeError("replay failed"))
+
+    try:
+        started = time.perf_counter()
+        # As the apply does: the first wave's connections open while its first operations run.
+        exchange.warm(_origin(calls), min(parallelism, len(waiting)))
+        for _ in range(min(parallelism, len(ready))):
+            start()
+        await finished
+        return time.perf_counter() - started
+    finally:
+        for task in list(workers):
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await exchange.aclose()
+
+
+def _origin(calls: Mapping[Operation | None, list[Call]]) -> str:
+    return next(call.url for found in calls.values() for call in found)
