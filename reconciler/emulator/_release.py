@@ -129,14 +129,15 @@ _LIBC = _libc()
 
 class _TimerFdAlarm:
     """A kernel timer the loop polls as a file descriptor. Opened on the first ``ring_at`` and closed by
-    ``stop`` (when nothing is held), so a closed loop leaves no descriptor behind unless it closed with
-    answers still held."""
+    ``stop`` (when nothing is held); a loop that closed with answers still held closes it when the alarm
+    is collected."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None], libc: ctypes.CDLL):
         self._loop = loop
         self._callback = callback
         self._libc = libc
         self._fd: int | None = None
+        self._close: Callable[[], object] = lambda: None  # closes ``_fd`` once (a weakref.finalize)
         self._spec = _Itimerspec()  # it_interval stays zero: one shot per ring_at
 
     def _open(self) -> int:
@@ -149,6 +150,7 @@ class _TimerFdAlarm:
             os.close(fd)
             raise
         self._fd = fd
+        self._close = weakref.finalize(self, os.close, fd)
         return fd
 
     def ring_at(self, when: float) -> None:
@@ -174,7 +176,7 @@ class _TimerFdAlarm:
         fd, self._fd = self._fd, None
         if fd is not None:
             self._loop.remove_reader(fd)
-            os.close(fd)
+            self._close()
 
 
 class _ThreadAlarm:
