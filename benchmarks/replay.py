@@ -141,11 +141,15 @@ async def replay(
         task = asyncio.ensure_future(work())
         workers.add(task)
         task.add_done_callback(workers.discard)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or _fail(t))
+        task.add_done_callback(_fail_on_error)
 
-    def _fail(task: asyncio.Task[None]) -> None:
-        if not finished.done():
-            finished.set_exception(task.exception() or RuntimeError("replay failed"))
+    def _fail_on_error(task: asyncio.Task[None]) -> None:
+        """A worker that raised fails the whole replay (one cancelled on the way out does not)."""
+        if task.cancelled() or finished.done():
+            return
+        error = task.exception()
+        if error is not None:
+            finished.set_exception(error)
 
     try:
         started = time.perf_counter()

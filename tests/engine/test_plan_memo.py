@@ -49,8 +49,8 @@ def test_the_memo_is_used_for_identical_objects_and_ignored_for_others() -> None
 
 
 def test_a_prepared_structure_is_used_only_for_the_very_configs_it_was_built_from() -> None:
-    desired, live, state = world(*fleet())
-    desired = tuple(desired)
+    listed, live, state = world(*fleet())
+    desired = tuple(listed)
     memo = _memo_of(desired, live, state)
     memo.prepare(desired)
     assert plan(desired, live, state, memo=memo) == plan(desired, live, state)

@@ -52,7 +52,7 @@ def test_request_head_sets_host_and_length_and_refuses_header_injection() -> Non
         (("/", "h", [("X-A", "v\r\n")]), "header value"),
     ]:
         with pytest.raises(ValueError, match=f"{what} contains CR or LF"):
-            request_head("GET", *args, None)  # type: ignore[arg-type]
+            request_head("GET", *args, None)
     with pytest.raises(ValueError, match="CR or LF"):
         request_head("GET\r\n", "/", "h", [], None)
 

@@ -17,6 +17,7 @@ from reconciler.state import (
     LockLostError,
     LockRequest,
     PostgresBackend,
+    PostgresLock,
     StateConfigurationError,
     StateConflictError,
     StateConnectionError,
@@ -220,7 +221,8 @@ def test_a_killed_holders_lock_goes_stale_after_its_lease_and_is_taken_over(
         assert time.monotonic() - started < 5
         assert lock.taken_over is not None
         assert (lock.taken_over.id, lock.taken_over.operation) == (holder.lock_id, "destroy")
-        assert lock.takeover_message is not None
+        # ``Lock.__enter__`` is typed to return the base ``Lock``; the message is ``PostgresLock``'s own.
+        assert isinstance(lock, PostgresLock) and lock.takeover_message is not None
         assert holder.lock_id in lock.takeover_message and "lease 2s" in lock.takeover_message
         assert backend.current_lock() == lock.info
     assert any(holder.lock_id in record.getMessage() for record in caplog.records)

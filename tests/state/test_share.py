@@ -49,7 +49,12 @@ def test_equal_values_become_one_object_and_others_stay_apart() -> None:
     rules = {"a": {"ports": [443], "on": True}}
     assert sharer.share({"a": {"ports": [443], "on": True}}) is sharer.share(rules) is not rules
     # True == 1 == 1.0 in Python, not in JSON; key order is content too (trusted state text keeps it).
-    for other in ({"a": {"ports": [443], "on": 1}}, {"a": {"on": True, "ports": [443]}}, {"a": {}}):
+    others: tuple[dict[str, object], ...] = (
+        {"a": {"ports": [443], "on": 1}},
+        {"a": {"on": True, "ports": [443]}},
+        {"a": {}},
+    )
+    for other in others:
         assert sharer.share(other) is other
     assert sharer.share([1.0]) is not sharer.share([1]) and sharer.share((1.0,)).__class__ is tuple
     assert sharer.share("text") == "text" and sharer.share({"t": object}).__class__ is dict  # not JSON

@@ -7,6 +7,7 @@ import shutil
 import textwrap
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,23 @@ class Stack:
     def live_vms(self) -> dict[str, dict[str, Any]]:
         vms = self.api("GET", "/v1/vms?limit=1000").json()["vms"]
         return {vm["name"]: vm for vm in vms}
+
+
+@dataclass(frozen=True)
+class Span:
+    """When one operation of an apply ran."""
+
+    started: datetime
+    finished: datetime
+
+
+def spans(result: ApplyResult) -> dict[str, Span]:
+    """Every operation of ``result`` that ran, by name (``"create vm.base"``): when it started and ended."""
+    return {
+        str(op): Span(outcome.started_at, outcome.finished_at)
+        for op, outcome in result.report.outcomes.items()
+        if outcome.started_at is not None and outcome.finished_at is not None
+    }
 
 
 def copy_example(name: str, dest: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.engine import Action, PlanOptions
 
-from .harness import Stack
+from .harness import Stack, spans
 
 STACK = """
 apiVersion: arkerctl/v1
@@ -64,13 +64,12 @@ def test_replacement_destroys_then_creates_and_takes_the_binding_along(blank: St
     assert sync is not None and sync.action is Action.DELETE_CREATE
     result = blank.apply()
     assert result.ok
-    outcomes = result.report.outcomes
-    by_name = {str(op): o for op, o in outcomes.items()}
+    ran = spans(result)
     # The binding goes before its VM, the VM is deleted before its successor is forked (unique names),
     # and the new binding comes last.
-    assert by_name["delete sync.worker-data-0"].finished_at <= by_name["delete vm.worker-0"].started_at
-    assert by_name["delete vm.worker-0"].finished_at <= by_name["create vm.worker-0"].started_at
-    assert by_name["create vm.worker-0"].finished_at <= by_name["create sync.worker-data-0"].started_at
+    assert ran["delete sync.worker-data-0"].finished <= ran["delete vm.worker-0"].started
+    assert ran["delete vm.worker-0"].finished <= ran["create vm.worker-0"].started
+    assert ran["create vm.worker-0"].finished <= ran["create sync.worker-data-0"].started
     new = blank.state().resources["vm.worker-0"].id  # type: ignore[union-attr]
     assert new != old and blank.live_vms()["worker-0"]["vm_id"] == new
     assert not blank.plan().plan.has_changes
@@ -95,8 +94,8 @@ def test_removed_manifest_is_pruned_dependents_first(blank: Stack) -> None:
     assert planned.plan.change_for("sync.worker-data-1").action is Action.DELETE  # type: ignore[union-attr]
     result = blank.apply()
     assert result.ok
-    by_name = {str(op): o for op, o in result.report.outcomes.items()}
-    assert by_name["delete sync.worker-data-1"].finished_at <= by_name["delete vm.worker-1"].started_at
+    ran = spans(result)
+    assert ran["delete sync.worker-data-1"].finished <= ran["delete vm.worker-1"].started
     assert "worker-1" not in blank.live_vms()
     assert "vm.worker-1" not in blank.state().resources  # type: ignore[union-attr]
     assert not blank.plan().plan.has_changes
@@ -117,9 +116,9 @@ def test_destroy_removes_everything_in_reverse_order(blank: Stack) -> None:
     _setup(blank)
     result = blank.apply(PlanOptions(destroy=True))
     assert result.ok
-    by_name = {str(op): o for op, o in result.report.outcomes.items()}
-    assert by_name["delete vm.worker-0"].finished_at <= by_name["delete vm.base"].started_at
-    assert by_name["delete sync.worker-data-0"].finished_at <= by_name["delete filesystem.data"].started_at
+    ran = spans(result)
+    assert ran["delete vm.worker-0"].finished <= ran["delete vm.base"].started
+    assert ran["delete sync.worker-data-0"].finished <= ran["delete filesystem.data"].started
     assert blank.live_vms() == {}
     assert blank.state().resources == {}  # type: ignore[union-attr]
 

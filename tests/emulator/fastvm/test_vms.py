@@ -92,7 +92,7 @@ async def test_list_filters_by_status_and_metadata(api: httpx.AsyncClient) -> No
     await api.post(f"/v1/vms/{b['id']}/pause")
     ids = [vm["id"] for vm in (await api.get("/v1/vms", params={"metadata.stack": "s"})).json()]
     assert ids == [a["id"], b["id"]]
-    both = [("metadata.stack", "s"), ("metadata.addr", "vm.b")]
+    both = (("metadata.stack", "s"), ("metadata.addr", "vm.b"))
     assert [vm["id"] for vm in (await api.get("/v1/vms", params=both)).json()] == [b["id"]]
     paused = (await api.get("/v1/vms", params={"status": "paused", "metadata.stack": "s"})).json()
     assert [vm["id"] for vm in paused] == [b["id"]]

@@ -21,6 +21,7 @@ from reconciler.providers.arker import (
     RateLimited,
     Unavailable,
     UnknownTransientAPIError,
+    Vm,
     fork_idempotency_key,
 )
 from reconciler.providers.arker.wire import RunRequest
@@ -140,8 +141,12 @@ def test_fork_refuses_a_missing_or_malformed_key() -> None:
     fake = FakeArker()
     request = ForkRequest(source_vm_name="ubuntu")
     for bad in ("", "x" * 65, "naïve"):
+
+        async def fork(client: ArkerClient, key: str = bad) -> Vm:
+            return await client.fork(request, idempotency_key=key)
+
         with pytest.raises(ValueError):
-            run(fake, lambda c, k=bad: c.fork(request, idempotency_key=k))
+            run(fake, fork)
     assert fake.requests == []
 
 

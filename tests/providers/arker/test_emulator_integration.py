@@ -88,7 +88,7 @@ def test_fork_patch_policies_and_delete() -> None:
             name="worker",
             description="CI sandbox",
             ssh_public_keys={"alice": SshKeyInput(public_key=SSH_KEY)},
-            policies=PolicyUpdate(rules=compile_egress(_Egress())),  # type: ignore[arg-type]
+            policies=PolicyUpdate(rules=compile_egress(_Egress())),
         )
         vm = await client.fork(request, idempotency_key=key)
         again = await client.fork(request, idempotency_key=key)

@@ -163,6 +163,8 @@ _bodies = st.one_of(
         ),
     ),
 )
+# One answer of the fake server: (status, body, Retry-After) or a transport failure to raise.
+_Step = tuple[int, bytes, str | None] | httpx.HTTPError
 _steps = st.one_of(
     st.tuples(st.integers(min_value=200, max_value=599), _bodies, st.sampled_from([None, "5", "soon", "-1"])),
     st.sampled_from(_HTTPX_FAILURES),
@@ -174,12 +176,12 @@ _steps = st.one_of(
     steps=st.lists(_steps, min_size=1, max_size=4),
     operation=st.sampled_from(["get", "fork", "create_fs", "list"]),
 )
-def test_random_responses_raise_only_arker_errors(steps: list[object], operation: str) -> None:
+def test_random_responses_raise_only_arker_errors(steps: list[_Step], operation: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         step = steps.pop(0) if len(steps) > 1 else steps[0]
-        if isinstance(step, Exception):
+        if isinstance(step, httpx.HTTPError):
             raise step
-        status, body, retry_after = step  # type: ignore[misc]
+        status, body, retry_after = step
         headers = {"Retry-After": retry_after} if retry_after else {}
         return httpx.Response(status, content=body, headers=headers)
 

@@ -69,5 +69,5 @@ def test_inbound_exposes_listed_ports_and_denies_others() -> None:
 
 
 def test_managed_rules_keeps_only_our_prefix() -> None:
-    live = {"egress-default": {}, "custom": {}, "inbound-80": {}}
+    live: dict[str, dict[str, object]] = {"egress-default": {}, "custom": {}, "inbound-80": {}}
     assert managed_rules(live, "egress-") == {"egress-default": {}}

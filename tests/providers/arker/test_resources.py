@@ -106,8 +106,13 @@ def test_patch_leaves_ignored_paths_alone(tmp_path: Path) -> None:
 
 
 def test_stale_inherited_rules_are_dropped_after_a_fork() -> None:
-    wanted = {"egress": {"egress-default": {}}}
-    rules = {"egress-default": {}, "egress-allow-ips": {}, "inbound-8080": {}, "team-rule": {}}
+    wanted: dict[str, dict[str, object]] = {"egress": {"egress-default": {}}}
+    rules: dict[str, object] = {
+        "egress-default": {},
+        "egress-allow-ips": {},
+        "inbound-8080": {},
+        "team-rule": {},
+    }
     assert rmap.stale_rules(wanted, rules) == {"egress-allow-ips": None}
 
 

@@ -150,7 +150,7 @@ _FORK_OPTIONS = st.fixed_dictionaries(
 def test_fork_body_field_by_field_is_the_dumped_body_in_the_same_order(
     source: dict[str, str], options: dict[str, object]
 ) -> None:
-    request = ForkRequest(**source, **options)  # type: ignore[arg-type]
+    request = ForkRequest(**source, **options)
     body = request.to_wire()
     assert body == _dumped_fork_body(request)
     assert json.dumps(body) == json.dumps(_dumped_fork_body(request))  # key order too, at every level
