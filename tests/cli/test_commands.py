@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.emulator import running
-from reconciler.state import LockRequest, open_backend
+from reconciler.state import LockRequest, StateDocument, open_backend
 from tests.workflow.harness import KEY, emulator_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,13 @@ def cli(base_url: str, *args: str, stdin: str | None = None) -> tuple[int, str, 
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
+
+
+def _applied_state(stack: Path) -> StateDocument:
+    """The stack's state, which the test knows an apply has written."""
+    state = open_backend("file://.arkerctl/state.json", root=stack).read()
+    assert state is not None, "no state written yet"
+    return state
 
 
 def api(base_url: str, method: str, path: str, body: object = None) -> httpx.Response:
@@ -108,15 +115,15 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(base_url: str, stack: Pat
     serial = state.serial
     code, _, err = cli(base_url, "apply", str(planfile))
     assert code == 1 and "changed since the plan was made" in err
-    assert open_backend("file://.arkerctl/state.json", root=stack).read().serial == serial  # type: ignore[union-attr]
+    assert _applied_state(stack).serial == serial
 
 
 def test_drift_exit_codes(base_url: str, stack: Path) -> None:
     assert cli(base_url, "apply", str(stack), "--auto-approve")[0] == 0
     code, out, _ = cli(base_url, "drift", str(stack))
     assert code == 0 and "No drift" in out
-    state = open_backend("file://.arkerctl/state.json", root=stack).read()
-    base_id = next(r.id for a, r in state.resources.items() if a.startswith("vm.base"))  # type: ignore[union-attr]
+    state = _applied_state(stack)
+    base_id = next(r.id for a, r in state.resources.items() if a.startswith("vm.base"))
     assert api(base_url, "PATCH", f"/v1/vms/{base_id}", {"resources": {"vcpu": 3}}).status_code == 200
     code, out, _ = cli(base_url, "drift", str(stack), "-o", "json")
     assert code == 2
@@ -167,7 +174,7 @@ def test_destroy_needs_confirmation_and_removes_everything(base_url: str, stack:
     code, out, err = cli(base_url, "destroy", str(stack), "--auto-approve")
     assert code == 0, err
     assert "6 destroyed" in out
-    assert open_backend("file://.arkerctl/state.json", root=stack).read().resources == {}  # type: ignore[union-attr]
+    assert _applied_state(stack).resources == {}
 
 
 def test_missing_api_key_is_one_clear_line(stack: Path) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from reconciler.emulator.arker import EmulatorApp
+
+from .conformance import ConformanceChecker
 from .conftest import error_of
 
 pytestmark = pytest.mark.anyio
@@ -62,10 +65,10 @@ async def test_wrong_method_is_405_with_allow(api: httpx.AsyncClient) -> None:
     assert error_of(response)["details"]["allowed_methods"] == ["GET"]
 
 
-async def test_paths_without_the_api_prefix_work_too(app: object, checker: object) -> None:
+async def test_paths_without_the_api_prefix_work_too(app: EmulatorApp, checker: ConformanceChecker) -> None:
     from .conftest import KEY_A, client_for
 
-    async with client_for(app, KEY_A, checker) as client:  # type: ignore[arg-type]
+    async with client_for(app, KEY_A, checker) as client:
         response = await client.get("http://emulator.test/v1/whoami")
     assert response.status_code == 200
     assert response.json()["org_name"] == "acme"

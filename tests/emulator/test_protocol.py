@@ -86,7 +86,7 @@ def test_a_held_head_leaves_on_flush_or_close_and_is_dropped_on_abort() -> None:
 
 
 def test_the_server_runs_the_protocol() -> None:
-    assert _config(object(), EmulatorSettings()).http is HttpProtocol  # type: ignore[arg-type]
+    assert _config(Starlette(), EmulatorSettings()).http is HttpProtocol
 
 
 def test_bodies_heads_and_keep_alive_over_a_real_socket() -> None:

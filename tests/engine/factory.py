@@ -13,6 +13,8 @@ from typing import Any
 from reconciler.engine import (
     Lifecycle,
     LiveResource,
+    Plan,
+    ResourceChange,
     ResourceConfig,
     state_values,
 )
@@ -155,6 +157,13 @@ def applied(configs: Iterable[ResourceConfig], *, serial: int = 3) -> StateDocum
 def world(*configs: ResourceConfig) -> tuple[list[ResourceConfig], dict[str, LiveResource], StateDocument]:
     """Desired, live and state for a fleet that is exactly as declared."""
     return list(configs), {c.address: live_of(c) for c in configs}, applied(configs)
+
+
+def change(p: Plan, address: str) -> ResourceChange:
+    """The plan's change for ``address``, which the test knows is planned."""
+    rc = p.change_for(address)
+    assert rc is not None, address
+    return rc
 
 
 def fleet() -> list[ResourceConfig]:

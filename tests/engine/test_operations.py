@@ -13,6 +13,7 @@ from reconciler.engine import (
     Operation,
     PlanOptions,
     ResourceConfig,
+    Step,
     build_operation_graph,
     plan,
 )
@@ -22,8 +23,8 @@ from reconciler.state import ResourceState, StateDocument
 from .factory import fleet, live_of, vm, world
 
 
-def op(address: str, step: str) -> Operation:
-    return Operation(address, step)  # type: ignore[arg-type]
+def op(address: str, step: Step) -> Operation:
+    return Operation(address, step)
 
 
 def runs_before(graph: Graph[Operation], first: Operation, then: Operation) -> bool:
@@ -210,7 +211,7 @@ def scenarios(
     return configs, live, state, options
 
 
-def _ops(graph: Graph[Operation], address: str, steps: Iterable[str]) -> list[Operation]:
+def _ops(graph: Graph[Operation], address: str, steps: Iterable[Step]) -> list[Operation]:
     return [o for o in (op(address, s) for s in steps) if o in graph]
 
 

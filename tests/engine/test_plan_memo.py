@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from reconciler.engine import Action, PlanMemo, plan
+from collections.abc import Iterable, Mapping
 
-from .factory import fleet, live_of, world
+from reconciler.engine import Action, LiveResource, PlanMemo, ResourceConfig, plan
+from reconciler.state import StateDocument
+
+from .factory import change, fleet, live_of, world
 
 
-def _memo_of(configs, live, state) -> PlanMemo:  # type: ignore[no-untyped-def]
+def _memo_of(
+    configs: Iterable[ResourceConfig], live: Mapping[str, LiveResource], state: StateDocument
+) -> PlanMemo:
     memo = PlanMemo()
     by_address = {c.address: c for c in configs}
     for address, found in live.items():
@@ -38,13 +43,13 @@ def test_the_memo_is_used_for_identical_objects_and_ignored_for_others() -> None
     # proves it is consulted (a real caller never mutates a view after handing it over).
     live["vm.worker"].values["resources"]["vcpu"] = 1
     used = plan(desired, live, state, memo=memo)
-    assert used.change_for("vm.worker").action is Action.NOOP  # type: ignore[union-attr]
+    assert change(used, "vm.worker").action is Action.NOOP
     # Its fingerprint text too was taken from the memo (computed before the edit).
     assert used.fingerprint != plan(desired, live, state).fingerprint
     # A different object for the same address (as after a second refresh): compared afresh.
     live["vm.worker"] = live_of(worker, resources={"vcpu": 1, "memory_mib": 512, "gpu": 0})
     fresh = plan(desired, live, state, memo=memo)
-    assert fresh.change_for("vm.worker").action is Action.UPDATE  # type: ignore[union-attr]
+    assert change(fresh, "vm.worker").action is Action.UPDATE
     assert fresh == plan(desired, live, state)
 
 
@@ -57,4 +62,4 @@ def test_a_prepared_structure_is_used_only_for_the_very_configs_it_was_built_fro
     # Other configs (one VM fewer): the prepared graph of the old ones must not be used.
     fewer = tuple(c for c in desired if c.address != "vm.worker")
     assert plan(fewer, live, state, memo=memo) == plan(fewer, live, state)
-    assert plan(fewer, live, state, memo=memo).change_for("vm.worker").action is Action.DELETE  # type: ignore[union-attr]
+    assert change(plan(fewer, live, state, memo=memo), "vm.worker").action is Action.DELETE

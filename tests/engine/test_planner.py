@@ -13,19 +13,13 @@ from reconciler.engine import (
 )
 from reconciler.state import StateDocument, secret_digest
 
-from .factory import SECRET_PATH, SECRET_TEXT, applied, filesystem, fleet, live_of, sync, vm, world
+from .factory import SECRET_PATH, SECRET_TEXT, applied, change, filesystem, fleet, live_of, sync, vm, world
 
 SECRET_CHANGE = f'files["{SECRET_PATH}"]'
 
 
 def actions(p: Plan) -> dict[str, Action]:
     return {rc.address: rc.action for rc in p.resource_changes}
-
-
-def change(p: Plan, address: str):  # type: ignore[no-untyped-def]
-    rc = p.change_for(address)
-    assert rc is not None, address
-    return rc
 
 
 def replaced(configs: list[ResourceConfig], address: str, config: ResourceConfig) -> list[ResourceConfig]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.manifest import load_stack
+from reconciler.manifest import DesiredSync, load_stack
 
 from .helpers import doc, ed25519_key, write
 
@@ -30,7 +30,8 @@ def test_ten_thousand_replicas(tmp_path: Path) -> None:
     )
     state = load_stack([tmp_path], environ={})
     assert len(state.vms) == 10000 and len(state.syncs) == 10000
-    assert state.by_address("sync.s-9999").vm_address == "vm.w-9999"  # type: ignore[union-attr]
+    binding = state.by_address("sync.s-9999")
+    assert isinstance(binding, DesiredSync) and binding.vm_address == "vm.w-9999"
 
 
 def test_ten_thousand_documents(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -21,7 +22,7 @@ def test_results_in_call_order_with_at_most_n_in_flight() -> None:
         in_flight -= 1
         return i * 10
 
-    calls: list[Callable[[], Awaitable[int]]] = [lambda i=i: call(i) for i in range(25)]  # type: ignore[misc]
+    calls: list[Callable[[], Awaitable[int]]] = [functools.partial(call, i) for i in range(25)]
     assert asyncio.run(gather_limited(calls, 4)) == [i * 10 for i in range(25)]
     assert peak == 4
     assert asyncio.run(gather_limited([], 4)) == []
@@ -39,7 +40,7 @@ def test_the_first_failure_is_raised_and_later_calls_are_not_started() -> None:
         return i
 
     async def run() -> None:
-        calls: list[Callable[[], Awaitable[int]]] = [lambda i=i: call(i) for i in range(50)]  # type: ignore[misc]
+        calls: list[Callable[[], Awaitable[int]]] = [functools.partial(call, i) for i in range(50)]
         with pytest.raises(LookupError, match="boom"):
             await gather_limited(calls, 3)
         await asyncio.sleep(0.05)  # nothing keeps running in the background

@@ -7,7 +7,6 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from reconciler.providers._exchange import (
     ExchangeLost,
     ExchangeTimeout,
     ExchangeTooLarge,
+    Params,
 )
 from reconciler.providers._h1 import H1Exchange, _Connection, _Slots, _split
 from reconciler.providers._h1_wire import ResponseParser
@@ -90,8 +90,10 @@ def _pool(connections: int = 4, **timeouts: float) -> H1Exchange:
     )
 
 
-async def _get(pool: H1Exchange, url: str, *, cap: int = 1 << 20, params: object = None) -> tuple[int, bytes]:
-    reply = await pool.exchange("GET", url, params=params, headers={"Accept": "x/y"}, content=None, cap=cap)  # type: ignore[arg-type]
+async def _get(
+    pool: H1Exchange, url: str, *, cap: int = 1 << 20, params: Params | None = None
+) -> tuple[int, bytes]:
+    reply = await pool.exchange("GET", url, params=params, headers={"Accept": "x/y"}, content=None, cap=cap)
     return reply.status, reply.content
 
 
@@ -378,22 +380,23 @@ def test_idle_connections_expire() -> None:
         ("http://[::1]:8080", None, ("[::1]:8080", "/")),
     ],
 )
-def test_request_targets_and_host_headers(url: str, params: object, expected: tuple[str, str]) -> None:
-    _, host, target = _split(url, params)  # type: ignore[arg-type]
+def test_request_targets_and_host_headers(url: str, params: Params | None, expected: tuple[str, str]) -> None:
+    _, host, target = _split(url, params)
     assert (host, target) == expected
 
 
-class _DrainingTransport:
+class _DrainingTransport(asyncio.Transport):
     """A transport whose write buffer empties by one step every ``interval`` seconds, then answers:
     an upload that keeps leaving for longer than the read timeout (no kernel buffers involved)."""
 
-    def __init__(self, connection: Any, steps: int, interval: float) -> None:
+    def __init__(self, connection: _Connection, steps: int, interval: float) -> None:
+        super().__init__()
         self.connection = connection
         self.left = steps
         self.interval = interval
         self.closed = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         asyncio.get_running_loop().call_later(self.interval, self._drain)
 
     def _drain(self) -> None:
@@ -420,14 +423,14 @@ def test_a_slow_but_steady_upload_is_not_a_timeout() -> None:
         loop = asyncio.get_running_loop()
         connection = _Connection(loop)
         # 20 steps of 50 ms: the upload takes ~1 s against a 0.3 s inactivity timeout.
-        connection.connection_made(_DrainingTransport(connection, steps=20, interval=0.05))  # type: ignore[arg-type]
+        connection.connection_made(_DrainingTransport(connection, steps=20, interval=0.05))
         parser = ResponseParser(cap=100)
         started = loop.time()
         await connection.exchange(b"PUT / HTTP/1.1\r\n\r\n", parser, 0.3)
         assert parser.status == 200 and loop.time() - started >= 0.9
         # With no progress at all the same timeout fires.
         stalled = _Connection(loop)
-        stalled.connection_made(_DrainingTransport(stalled, steps=1000, interval=10.0))  # type: ignore[arg-type]
+        stalled.connection_made(_DrainingTransport(stalled, steps=1000, interval=10.0))
         with pytest.raises(TimeoutError):
             await stalled.exchange(b"PUT / HTTP/1.1\r\n\r\n", ResponseParser(cap=100), 0.3)
 

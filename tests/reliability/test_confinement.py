@@ -134,4 +134,5 @@ def test_tls_is_verified_and_has_no_off_switch(tmp_path: Path, monkeypatch: pyte
     assert "verify" not in inspect.signature(ArkerClient).parameters
     assert "verify" not in ConnectionSettings.model_fields
     with pytest.raises(ValueError):
+        # Deliberately an unknown keyword: the settings must refuse it at run time, not ignore it.
         ConnectionSettings(api_key=KEY_A, base_url=url, control_base_url=url, verify=False)  # type: ignore[call-arg]

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -40,7 +41,7 @@ def backends(pg_url: Callable[..., str]) -> Iterator[Callable[..., PostgresBacke
     opened: list[PostgresBackend] = []
 
     def make(**params: str) -> PostgresBackend:
-        backend = open_backend(pg_url(**params), root=os.getcwd())  # type: ignore[arg-type]
+        backend = open_backend(pg_url(**params), root=Path.cwd())
         assert isinstance(backend, PostgresBackend)
         opened.append(backend)
         return backend
@@ -130,7 +131,7 @@ def test_stacks_in_one_schema_are_independent(backends: Callable[..., PostgresBa
 def test_connection_failure_is_a_clear_error(pg_cluster: Cluster) -> None:
     backend = open_backend(
         "postgresql://nobody@127.0.0.1:1/db?schema=x&connect_timeout=2",
-        root=os.getcwd(),  # type: ignore[arg-type]
+        root=Path.cwd(),
     )
     with pytest.raises(StateConnectionError) as info:
         backend.read()

@@ -15,7 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler.emulator import ApiKeyGrant, EmulatorSettings, create_app
-from reconciler.engine import PlanOptions
+from reconciler.engine import Plan, PlanOptions, ResourceChange
 from reconciler.providers.arker import ArkerClient, ConnectionSettings
 from reconciler.state import StateDocument, open_backend
 from reconciler.workflow import (
@@ -120,6 +120,12 @@ class Stack:
     def state(self) -> StateDocument | None:
         return open_backend("file://.arkerctl/state.json", root=self.root).read()
 
+    def applied_state(self) -> StateDocument:
+        """The state, which the test knows an apply has written."""
+        state = self.state()
+        assert state is not None, "no state written yet"
+        return state
+
     # ── the platform, out of band ──
     def api(self, method: str, path: str, json: Any = None, key: str = KEY) -> httpx.Response:
         async def go() -> httpx.Response:
@@ -157,6 +163,13 @@ class Stack:
     def live_vms(self) -> dict[str, dict[str, Any]]:
         vms = self.api("GET", "/v1/vms?limit=1000").json()["vms"]
         return {vm["name"]: vm for vm in vms}
+
+
+def change(plan: Plan, address: str) -> ResourceChange:
+    """The plan's change for ``address``, which the test knows is planned."""
+    rc = plan.change_for(address)
+    assert rc is not None, address
+    return rc
 
 
 @dataclass(frozen=True)

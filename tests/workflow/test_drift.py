@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.engine import Action
 
-from .harness import ED25519, Stack
+from .harness import ED25519, Stack, change
 
 MANIFEST = f"""
 apiVersion: arkerctl/v1
@@ -167,14 +167,14 @@ def test_secret_file_drift_never_shows_the_content(blank: Stack) -> None:
 def test_vm_deleted_outside_is_recreated_with_its_binding(blank: Stack) -> None:
     blank.write("stack.yaml", MANIFEST)
     assert blank.apply().ok
-    old = blank.state().resources["vm.box"].id  # type: ignore[union-attr]
+    old = blank.applied_state().resources["vm.box"].id
     assert blank.api("DELETE", "/v1/vms/box").status_code == 200
     planned = blank.plan()
     assert {d.address for d in planned.plan.drift if d.deleted} >= {"vm.box"}
-    assert planned.plan.change_for("vm.box").action is Action.CREATE  # type: ignore[union-attr]
-    assert planned.plan.change_for("sync.box-data").action.creates  # type: ignore[union-attr]
+    assert change(planned.plan, "vm.box").action is Action.CREATE
+    assert change(planned.plan, "sync.box-data").action.creates
     assert blank.apply().ok
-    new = blank.state().resources["vm.box"].id  # type: ignore[union-attr]
+    new = blank.applied_state().resources["vm.box"].id
     assert new != old and blank.live_vms()["box"]["vm_id"] == new
     assert not blank.plan().plan.has_changes
 
@@ -182,11 +182,11 @@ def test_vm_deleted_outside_is_recreated_with_its_binding(blank: Stack) -> None:
 def test_filesystem_deleted_outside_is_recreated(blank: Stack) -> None:
     blank.write("stack.yaml", MANIFEST)
     assert blank.apply().ok
-    fs_id = blank.state().resources["filesystem.data"].id  # type: ignore[union-attr]
+    fs_id = blank.applied_state().resources["filesystem.data"].id
     _delete_mount(blank)
     assert blank.api("DELETE", f"/v1/filesystems/{fs_id}").status_code == 200
     planned = blank.plan()
-    assert planned.plan.change_for("filesystem.data").action is Action.CREATE  # type: ignore[union-attr]
+    assert change(planned.plan, "filesystem.data").action is Action.CREATE
     assert blank.apply().ok
     assert not blank.plan().plan.has_changes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.engine import Action, PlanOptions
 
-from .harness import Stack, spans
+from .harness import Stack, change, spans
 
 STACK = """
 apiVersion: arkerctl/v1
@@ -48,14 +48,9 @@ def _setup(stack: Stack, vms: str = VMS) -> None:
     assert result.ok, result.report.outcomes
 
 
-def _order(result: object) -> list[str]:
-    outcomes = result.report.outcomes  # type: ignore[attr-defined]
-    return [str(op) for op, _ in sorted(outcomes.items(), key=lambda item: item[1].started_at)]
-
-
 def test_replacement_destroys_then_creates_and_takes_the_binding_along(blank: Stack) -> None:
     _setup(blank)
-    old = blank.state().resources["vm.worker-0"].id  # type: ignore[union-attr]
+    old = blank.applied_state().resources["vm.worker-0"].id
     blank.write("vms.yaml", VMS.replace("  replicas: 2\n", "  replicas: 2\n  disk: false\n"))
     planned = blank.plan()
     rc = planned.plan.change_for("vm.worker-0")
@@ -70,19 +65,19 @@ def test_replacement_destroys_then_creates_and_takes_the_binding_along(blank: St
     assert ran["delete sync.worker-data-0"].finished <= ran["delete vm.worker-0"].started
     assert ran["delete vm.worker-0"].finished <= ran["create vm.worker-0"].started
     assert ran["create vm.worker-0"].finished <= ran["create sync.worker-data-0"].started
-    new = blank.state().resources["vm.worker-0"].id  # type: ignore[union-attr]
+    new = blank.applied_state().resources["vm.worker-0"].id
     assert new != old and blank.live_vms()["worker-0"]["vm_id"] == new
     assert not blank.plan().plan.has_changes
 
 
 def test_replace_option_recreates_an_unchanged_vm(blank: Stack) -> None:
     _setup(blank)
-    old = blank.state().resources["vm.worker-1"].id  # type: ignore[union-attr]
+    old = blank.applied_state().resources["vm.worker-1"].id
     planned = blank.plan(PlanOptions(replace=("vm.worker-1",)))
-    assert planned.plan.change_for("vm.worker-1").action is Action.DELETE_CREATE  # type: ignore[union-attr]
+    assert change(planned.plan, "vm.worker-1").action is Action.DELETE_CREATE
     assert blank.apply(PlanOptions(replace=("vm.worker-1",))).ok
     # A fresh fork, not the destroyed VM handed back by a reused idempotency key.
-    new = blank.state().resources["vm.worker-1"].id  # type: ignore[union-attr]
+    new = blank.applied_state().resources["vm.worker-1"].id
     assert new != old and blank.live_vms()["worker-1"]["vm_id"] == new
 
 
@@ -90,14 +85,14 @@ def test_removed_manifest_is_pruned_dependents_first(blank: Stack) -> None:
     _setup(blank)
     blank.write("vms.yaml", VMS.replace("replicas: 2", "replicas: 1"))
     planned = blank.plan()
-    assert planned.plan.change_for("vm.worker-1").action is Action.DELETE  # type: ignore[union-attr]
-    assert planned.plan.change_for("sync.worker-data-1").action is Action.DELETE  # type: ignore[union-attr]
+    assert change(planned.plan, "vm.worker-1").action is Action.DELETE
+    assert change(planned.plan, "sync.worker-data-1").action is Action.DELETE
     result = blank.apply()
     assert result.ok
     ran = spans(result)
     assert ran["delete sync.worker-data-1"].finished <= ran["delete vm.worker-1"].started
     assert "worker-1" not in blank.live_vms()
-    assert "vm.worker-1" not in blank.state().resources  # type: ignore[union-attr]
+    assert "vm.worker-1" not in blank.applied_state().resources
     assert not blank.plan().plan.has_changes
 
 
@@ -120,7 +115,7 @@ def test_destroy_removes_everything_in_reverse_order(blank: Stack) -> None:
     assert ran["delete vm.worker-0"].finished <= ran["delete vm.base"].started
     assert ran["delete sync.worker-data-0"].finished <= ran["delete filesystem.data"].started
     assert blank.live_vms() == {}
-    assert blank.state().resources == {}  # type: ignore[union-attr]
+    assert blank.applied_state().resources == {}
 
 
 def test_ignore_changes_is_neither_diffed_nor_written(blank: Stack) -> None:
@@ -139,7 +134,7 @@ def test_ignore_changes_is_neither_diffed_nor_written(blank: Stack) -> None:
         ),
     )
     planned = blank.plan()
-    assert planned.plan.change_for("vm.worker-0").action is Action.NOOP  # type: ignore[union-attr]
+    assert change(planned.plan, "vm.worker-0").action is Action.NOOP
     assert blank.apply().ok
     assert blank.live_vms()["worker-0"]["description"] == "hand-tuned"
 
@@ -160,10 +155,10 @@ def test_refresh_only_records_drift_without_changing_anything(blank: Stack) -> N
     before = blank.stats()
     result = blank.apply(PlanOptions(refresh_only=True))
     assert result.ok and blank.writes_since(before) == {}
-    assert blank.state().resources["vm.base"].values["description"] == "by hand"  # type: ignore[union-attr]
+    assert blank.applied_state().resources["vm.base"].values["description"] == "by hand"
     planned = blank.plan()
     assert not planned.plan.drift  # recorded: no longer drift
-    assert planned.plan.change_for("vm.base").action is Action.UPDATE  # type: ignore[union-attr]
+    assert change(planned.plan, "vm.base").action is Action.UPDATE
 
 
 def test_existing_vm_with_a_wanted_name_is_a_conflict_until_imported(blank: Stack) -> None:
@@ -187,10 +182,10 @@ def test_existing_vm_with_a_wanted_name_is_a_conflict_until_imported(blank: Stac
             await import_resource(ws, providers, "vm.base", made.json()["vm_id"])
 
     asyncio.run(adopt())
-    assert blank.state().resources["vm.base"].id == made.json()["vm_id"]  # type: ignore[union-attr]
+    assert blank.applied_state().resources["vm.base"].id == made.json()["vm_id"]
     planned = blank.plan()
     assert not planned.plan.conflicts
-    assert planned.plan.change_for("vm.base").action is Action.UPDATE  # type: ignore[union-attr] # description
+    assert change(planned.plan, "vm.base").action is Action.UPDATE  # description
     assert blank.apply().ok
     assert blank.live_vms()["base"]["vm_id"] == made.json()["vm_id"]
     assert not blank.plan().plan.has_changes

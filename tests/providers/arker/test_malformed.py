@@ -26,9 +26,9 @@ from .fakes import API_KEY, FakeArker, RecordingSleep, make_client, vm_json
 from .fakes import settings as conn_settings
 
 
-def _get_vm(fake: FakeArker, **kwargs: object) -> None:
+def _get_vm(fake: FakeArker, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
     async def go() -> None:
-        async with make_client(fake, attempts=1, **kwargs) as client:  # type: ignore[arg-type]
+        async with make_client(fake, attempts=1, max_response_bytes=max_response_bytes) as client:
             await client.get_vm("vm_01")
 
     asyncio.run(go())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -64,8 +65,14 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after(past, now=now) == 0.0
 
 
-def _api(cls: type[errors.ArkerAPIError], status: int, **kwargs: object) -> errors.ArkerAPIError:
-    return cls("x", status=status, **kwargs)  # type: ignore[arg-type]
+def _api(
+    cls: type[errors.ArkerAPIError],
+    status: int,
+    *,
+    recovery: Mapping[str, str] | None = None,
+    file_path: str | None = None,
+) -> errors.ArkerAPIError:
+    return cls("x", status=status, recovery=recovery, file_path=file_path)
 
 
 # (error, retried when SAFE, retried when UNSAFE) — the table in retry.py's docstring.

@@ -4,6 +4,7 @@ error mapping at the boundary (no httpx exception escapes)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -89,13 +90,13 @@ async def test_rate_limits_are_retried_even_for_launch(app: EmulatorApp) -> None
     assert app.state.fastvm.vms == {}
 
 
-def _mock_client(handler: object, attempts: int = 2) -> FastvmClient:
+def _mock_client(handler: Callable[[httpx.Request], httpx.Response], attempts: int = 2) -> FastvmClient:
     async def no_sleep(seconds: float) -> None:
         return None
 
     return FastvmClient(
         FastvmSettings.create(KEY, "http://127.0.0.1:9"),
-        transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+        transport=httpx.MockTransport(handler),
         retry=RetryPolicy(max_attempts=attempts, sleep=no_sleep),
     )
 
