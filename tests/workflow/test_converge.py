@@ -115,6 +115,7 @@ def test_the_lists_travel_while_the_state_is_read_and_are_dropped_when_it_cannot
                 started.append(handle)
                 return handle
 
+            # The real provider's method, wrapped on purpose to hold on to what it starts.
             providers[0].prefetch = prefetch  # type: ignore[method-assign]
             if broken:
                 (fleet.root / ".arkerctl" / "state.json").write_text("{not json", encoding="utf-8")
@@ -165,6 +166,7 @@ def test_plan_and_apply_open_the_connections_their_bursts_will_use(fleet: Stack)
                 warmed.append(("warm", connections))
                 original(connections)
 
+            # The real provider's method, wrapped on purpose to see when it is called.
             providers[0].warm = warm  # type: ignore[method-assign]
             planned = await make_plan(ws, providers, PlanOptions())
             warmed.append(("planned", len(planned.configs)))

@@ -263,7 +263,7 @@ def test_checksum_mismatch_is_bad_request() -> None:
         entry = dict(entry, sha256="0" * 64)
         return original(entry)
 
-    vm._write = corrupting  # type: ignore[method-assign]
+    vm._write = corrupting  # type: ignore[method-assign]  # the fake's method, patched on purpose
     with pytest.raises(BadRequest):
         run(vm, lambda c: c.sync_write("vm_01", {"/x": b"payload"}))
 
@@ -314,7 +314,7 @@ def test_presigned_read_on_the_api_host_keeps_the_key() -> None:
             return httpx.Response(200, content=vm.files[request.url.params["token"]])
         return vm_handle(request)
 
-    vm.handle = route  # type: ignore[method-assign]
+    vm.handle = route  # type: ignore[method-assign]  # the fake's method, patched on purpose
     assert run(vm, lambda c: c.sync_read("vm_01", "/big")) == data
     assert vm.requests[-1].headers["authorization"] == f"Bearer {API_KEY}"
 
@@ -370,7 +370,7 @@ def test_presigned_write_http_422_also_falls_back() -> None:
             )
         return handle(request)
 
-    vm.handle = refuse_presign  # type: ignore[method-assign]
+    vm.handle = refuse_presign  # type: ignore[method-assign]  # the fake's method, patched on purpose
     run(vm, lambda c: c.sync_write("vm_01", {"/opt/blob": b"s" * 3000}, presigned_min_bytes=1000))
     assert vm.files["/opt/blob"] == b"s" * 3000
 
