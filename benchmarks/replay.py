@@ -76,25 +76,58 @@ class Recorder:
 
 
 class _Ids:
-    """Recorded ids -> the replay's, learned from the answers in the order they come."""
+    """Recorded ids -> the replay's, learned from the answers in the order they come.
+
+    Which recorded ids a call carries is found before the replay starts (``prepare``): scanning every
+    call for every known id while replaying would bill the floor with CPU no engine needs."""
 
     def __init__(self) -> None:
         self._new: dict[str, str] = {}
+
+    @staticmethod
+    def prepare(calls: Mapping[Operation | None, list[Call]]) -> dict[Operation | None, list[_Prepared]]:
+        known = sorted(
+            {
+                found.decode()
+                for batch in calls.values()
+                for call in batch
+                for found in _IDS.findall(call.answer)
+            },
+            key=len,
+            reverse=True,  # a longer id containing a shorter one is replaced first
+        )
+
+        def carried(call: Call) -> tuple[str, ...]:
+            text = " ".join([call.url, *call.headers.values(), call.content.decode() if call.content else ""])
+            return tuple(old for old in known if old in text)
+
+        return {op: [_Prepared(call, carried(call)) for call in batch] for op, batch in calls.items()}
 
     def learn(self, recorded: bytes, replayed: bytes) -> None:
         for old, new in zip(_IDS.findall(recorded), _IDS.findall(replayed), strict=False):
             if old != new:
                 self._new[old.decode()] = new.decode()
 
-    def text(self, value: str) -> str:
-        for old, new in self._new.items():
-            if old in value:
+    def text(self, value: str, carried: tuple[str, ...]) -> str:
+        for old in carried:
+            new = self._new.get(old)
+            if new is not None and old in value:
                 value = value.replace(old, new)
         return value
 
-    def call(self, call: Call) -> tuple[str, dict[str, str], bytes | None]:
-        content = self.text(call.content.decode()).encode() if call.content else call.content
-        return self.text(call.url), {k: self.text(v) for k, v in call.headers.items()}, content
+    def call(self, prepared: _Prepared) -> tuple[str, dict[str, str], bytes | None]:
+        call, carried = prepared.call, prepared.carried
+        if not carried:
+            return call.url, dict(call.headers), call.content
+        content = self.text(call.content.decode(), carried).encode() if call.content else call.content
+        headers = {k: self.text(v, carried) for k, v in call.headers.items()}
+        return self.text(call.url, carried), headers, content
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    call: Call
+    carried: tuple[str, ...]  # the recorded ids that appear in the call
 
 
 async def replay(
@@ -104,6 +137,7 @@ async def replay(
     the first request to the last answer. Raises if any answer is not a success."""
     exchange = H1Exchange(max_connections=parallelism, timeout=httpx.Timeout(60.0), user_agent="replay")
     ids = _Ids()
+    prepared = ids.prepare(calls)
     heights = graph.heights()
     waiting = {node: len(graph.dependencies(node)) for node in graph}
     ready = [(-heights[node], node) for node, count in waiting.items() if count == 0]
@@ -113,8 +147,9 @@ async def replay(
     remaining = len(waiting)
 
     async def perform(operation: Operation) -> None:
-        for call in calls.get(operation, ()):
-            url, headers, content = ids.call(call)
+        for one in prepared.get(operation, ()):
+            call = one.call
+            url, headers, content = ids.call(one)
             reply = await exchange.exchange(
                 call.method, url, params=call.params, headers=headers, content=content, cap=1 << 26
             )
