@@ -34,7 +34,28 @@ def _paths(paths: Sequence[str]) -> tuple[Path, ...]:
     return tuple(Path(p) for p in (paths or (".",)))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """click's group, but a usage error (unknown option, bad value) exits 1, not click's 2: exit 2 means
+    "changes or drift present" (``plan --detailed-exitcode``, ``drift``), and a CI job must not read a typo
+    in its command line as pending changes."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        if not extra.pop("standalone_mode", True):
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # UsageError and BadParameter included
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="arkerctl")
 @click.option(
     "--debug", is_flag=True, envvar="ARKERCTL_DEBUG", help="Log every API call and state step to stderr."
@@ -326,6 +347,7 @@ def _run_apply(
 ) -> None:
     """plan (or load the saved one) -> confirm -> apply under the state lock, with Ctrl-C handling."""
     from .render.apply import apply_json, apply_summary_text, progress_line
+    from .render.wording import summary_line
     from .workflow import configs_digest, connected, make_plan, open_workspace
     from .workflow.core import apply_planned
 
@@ -368,7 +390,7 @@ def _run_apply(
                         raise _Refused("the state or live objects changed since the plan was made")
                     planned = dataclasses.replace(planned, plan=planfile.plan)
                     if text:
-                        click.echo(f"Applying the saved plan ({planned.plan.summary.model_dump()}).")
+                        click.echo(f"Applying the saved plan. {summary_line(planned.plan)}")
                 else:
                     if output == "text":
                         click.echo(_render_plan(planned, stack, "text"), nl=False)

@@ -72,10 +72,13 @@ def apply_summary_text(
     failed = report.failed
     skipped = [*report.upstream_failed, *report.skipped]
     if not failed and not skipped:
-        lines.append(
-            f"Apply complete! Operations: {counts['create']} created, {counts['update']} updated, "
-            f"{counts['delete']} destroyed."
-        )
+        if plan.options.destroy:  # as Terraform says it after a destroy
+            lines.append(f"Destroy complete! Operations: {counts['delete']} destroyed.")
+        else:
+            lines.append(
+                f"Apply complete! Operations: {counts['create']} created, {counts['update']} updated, "
+                f"{counts['delete']} destroyed."
+            )
         return "\n".join(lines) + "\n"
     head = "Apply interrupted" if interrupted else "Apply failed"
     lines.append(

@@ -103,6 +103,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(base_url: str, stack: Pat
     assert planfile.stat().st_mode & 0o777 == 0o600
     code, out, err = cli(base_url, "apply", str(planfile))
     assert code == 0, err
+    assert "Applying the saved plan. Plan: 6 to add, 0 to change, 0 to replace, 0 to destroy." in out
     assert "Apply complete!" in out
 
     code, _, _ = cli(base_url, "plan", str(stack), "--out", str(planfile))
@@ -173,7 +174,7 @@ def test_destroy_needs_confirmation_and_removes_everything(base_url: str, stack:
     assert code == 1 and "--auto-approve" in err
     code, out, err = cli(base_url, "destroy", str(stack), "--auto-approve")
     assert code == 0, err
-    assert "6 destroyed" in out
+    assert "Destroy complete! Operations: 6 destroyed." in out
     assert _applied_state(stack).resources == {}
 
 
@@ -187,4 +188,28 @@ def test_fastvm_emulator_refuses_a_database() -> None:
     result = CliRunner().invoke(main, ["emulator", "--platform", "fastvm", "--db", "x.db"])
     assert result.exit_code == 1 and "in memory only" in result.stderr
     result = CliRunner().invoke(main, ["emulator", "--platform", "gcp"])
-    assert result.exit_code == 2 and "gcp" in result.stderr
+    assert result.exit_code == 1 and "gcp" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", ".", "-o", "yaml"],
+        ["plan", ".", "--parallelism", "0"],
+        ["plan", ".", "--no-such-option"],
+        ["apply", ".", "--lock-timeout", "5x"],
+        ["no-such-command"],
+    ],
+)
+def test_a_usage_error_exits_1_not_the_exit_code_of_pending_changes(args: list[str]) -> None:
+    # Exit 2 means "changes or drift present" (plan --detailed-exitcode, drift): a typo must not read as it.
+    result = CliRunner().invoke(main, args, env={"ARKER_API_KEY": "k"})
+    assert result.exit_code == 1, result.output
+    assert "Error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_and_version_still_exit_0() -> None:
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert CliRunner().invoke(main, ["plan", "--help"]).exit_code == 0
+    version = CliRunner().invoke(main, ["--version"])
+    assert version.exit_code == 0 and "arkerctl" in version.stdout
