@@ -239,8 +239,10 @@ def _plan_options(settings: Any) -> Any:
 
 
 def _check_addresses(planned: Any, addresses: Sequence[str], option: str) -> None:
+    from .engine import addresses_named
+
     known = {c.address for c in planned.configs} | set(planned.state.resources if planned.state else ())
-    unknown = sorted(set(addresses) - known)
+    unknown = sorted(a for a in set(addresses) if not addresses_named(a, known))
     if unknown:
         _fail(f"{option} {', '.join(unknown)}: no such resource in the manifests or state")
 
@@ -385,9 +387,11 @@ def _run_apply(
                 planned = await make_plan(ws, providers, options)
                 if planfile is not None:
                     if planfile.configs_digest != configs_digest(planned.configs):
-                        raise _Refused("the manifests changed since the plan was made")
+                        raise _Refused("the manifests changed since the plan was made; run plan again")
                     if not planfile.plan.is_current(planned.state, planned.live):
-                        raise _Refused("the state or live objects changed since the plan was made")
+                        raise _Refused(
+                            "the state or live objects changed since the plan was made; run plan again"
+                        )
                     planned = dataclasses.replace(planned, plan=planfile.plan)
                     if text:
                         click.echo(f"Applying the saved plan. {summary_line(planned.plan)}")
@@ -418,7 +422,7 @@ def _run_apply(
         try:
             planned, result, interrupted = _run_async(go())
         except _Refused as exc:
-            _fail(f"{exc}; run plan again")
+            _fail(str(exc))
         if result is None:
             if output == "json":
                 click.echo(_render_plan(planned, stack, "json"), nl=False)

@@ -34,7 +34,7 @@ from .model import (
 )
 from .operations import Operation, Step, build_operation_graph
 from .paths import PathError, covers, format_path, parse_path
-from .planner import PlanMemo, plan
+from .planner import PlanMemo, addresses_named, plan
 
 __all__ = [
     "LIFECYCLE_KEY",
@@ -66,6 +66,7 @@ __all__ = [
     "Status",
     "Step",
     "TransientError",
+    "addresses_named",
     "build_operation_graph",
     "compute_fingerprint",
     "covers",

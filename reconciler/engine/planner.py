@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,25 @@ from .model import (
 )
 from .paths import Part, parse_path
 
-__all__ = ["REASON_DELETED_OUTSIDE", "REASON_GONE", "REASON_REPLACE_REQUESTED", "PlanMemo", "plan"]
+__all__ = [
+    "REASON_DELETED_OUTSIDE",
+    "REASON_GONE",
+    "REASON_REPLACE_REQUESTED",
+    "PlanMemo",
+    "addresses_named",
+    "plan",
+]
+
+
+def addresses_named(pattern: str, known: Collection[str]) -> set[str]:
+    """What ``--target``/``--replace`` ``pattern`` names among ``known`` addresses: itself or, for a
+    replicated resource's address without its replica suffix (``vm.worker``), every replica of it.
+    """
+    if pattern in known:
+        return {pattern}
+    replica = re.compile(re.escape(pattern) + r"-[0-9]+")
+    return {address for address in known if replica.fullmatch(address)}
+
 
 REASON_DELETED_OUTSIDE = "deleted outside arkerctl: will be recreated"
 REASON_GONE = "already deleted outside arkerctl: will be removed from state"
@@ -318,11 +336,7 @@ class _Planner:
         known = set(self.configs) | set(self.recorded)
         found: set[str] = set()
         for pattern in patterns:
-            if pattern in known:
-                found.add(pattern)
-                continue
-            replica = re.compile(re.escape(pattern) + r"-[0-9]+")
-            matches = {a for a in known if replica.fullmatch(a)}
+            matches = addresses_named(pattern, known)
             if not matches:
                 self.errors.append(f"{flag} {pattern}: no such resource address")
             found |= matches

@@ -213,3 +213,16 @@ def test_help_and_version_still_exit_0() -> None:
     assert CliRunner().invoke(main, ["plan", "--help"]).exit_code == 0
     version = CliRunner().invoke(main, ["--version"])
     assert version.exit_code == 0 and "arkerctl" in version.stdout
+
+
+def test_target_names_every_replica_of_a_replicated_vm(base_url: str, stack: Path) -> None:
+    group = next(
+        line.split("name: ", 1)[1]
+        for line in (stack / "vms.yaml").read_text().splitlines()
+        if "name: w-" in line
+    )
+    code, out, err = cli(base_url, "plan", str(stack), "--target", f"vm.{group}", "--detailed-exitcode")
+    assert code == 2, err
+    assert f"vm.{group}-0 will be created" in out and f"vm.{group}-1 will be created" in out
+    code, _, err = cli(base_url, "plan", str(stack), "--target", "vm.nothing-like-it")
+    assert code == 1 and "vm.nothing-like-it: no such resource" in err
