@@ -350,7 +350,7 @@ def _run_apply(
     """plan (or load the saved one) -> confirm -> apply under the state lock, with Ctrl-C handling."""
     from .render.apply import apply_json, apply_summary_text, progress_line
     from .render.wording import summary_line
-    from .workflow import configs_digest, connected, make_plan, open_workspace
+    from .workflow import configs_digest, connected, make_plan, open_workspace, save_settled
     from .workflow.core import apply_planned
 
     ws = open_workspace(settings)
@@ -403,6 +403,8 @@ def _run_apply(
                     if not planned.plan.is_applyable:
                         raise _Refused("the plan has conflicts or errors: nothing was applied")
                     if not planned.plan.has_changes:
+                        lock.verify()
+                        await save_settled(ws, planned)  # entries a crashed run left pending
                         return planned, None, False
                     verb = "destroy every managed object" if settings.destroy else "perform these actions"
                     await asyncio.to_thread(_confirm, f"Do you want to {verb}?", auto_approve)

@@ -13,6 +13,7 @@ from .core import (
     open_workspace,
     refresh_and_plan,
     resolve_pending,
+    save_settled,
 )
 from .planfile import PLANFILE_FORMAT, PlanFile, PlanFileError, is_planfile, read_planfile, write_planfile
 from .recorder import StateRecorder
@@ -38,5 +39,6 @@ __all__ = [
     "read_planfile",
     "refresh_and_plan",
     "resolve_pending",
+    "save_settled",
     "write_planfile",
 ]

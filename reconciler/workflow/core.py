@@ -56,6 +56,7 @@ __all__ = [
     "open_workspace",
     "refresh_and_plan",
     "resolve_pending",
+    "save_settled",
 ]
 
 _log = logging.getLogger(__name__)
@@ -373,6 +374,19 @@ async def apply_planned(
     )
     await recorder.flush()
     return ApplyResult(the_plan, report, recorder.document, recorder.writes)
+
+
+async def save_settled(ws: Workspace, planned: Planned) -> bool:
+    """Store what the refresh settled when there is nothing to apply (the caller holds the lock): creates a
+    crashed run left pending, now found live with their ids (or found never made, and dropped). Without
+    this, a converged stack would keep an entry without an id until its next change. True if written."""
+    settled, stored = planned.state, planned.stored_state
+    if settled is None or stored is None or settled == stored:
+        return False
+    recorder = StateRecorder(ws.backend, stored, stored=True)
+    recorder.replace_document(settled)
+    await recorder.flush()
+    return True
 
 
 async def _record_refresh(recorder: StateRecorder, planned: Planned) -> None:

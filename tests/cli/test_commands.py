@@ -226,3 +226,26 @@ def test_target_names_every_replica_of_a_replicated_vm(base_url: str, stack: Pat
     assert f"vm.{group}-0 will be created" in out and f"vm.{group}-1 will be created" in out
     code, _, err = cli(base_url, "plan", str(stack), "--target", "vm.nothing-like-it")
     assert code == 1 and "vm.nothing-like-it: no such resource" in err
+
+
+def test_a_converged_apply_stores_the_ids_a_crashed_run_left_pending(base_url: str, stack: Path) -> None:
+    assert cli(base_url, "apply", str(stack), "--auto-approve")[0] == 0
+    backend = open_backend("file://.arkerctl/state.json", root=stack)
+    state = _applied_state(stack)
+    address = next(a for a in state.resources if a.startswith("vm.base"))
+    entry = state.resources[address]
+    # What a run killed between its fork and its record leaves: the intent, without the id.
+    pending = entry.model_copy(
+        update={"id": "", "values": {**entry.values, "__pending__": {"name": entry.name}}}
+    )
+    backend.write(state.with_resource(pending), expected_serial=state.serial)
+    code, out, err = cli(base_url, "apply", str(stack), "--auto-approve")
+    assert code == 0, err
+    assert "No changes." in out
+    settled = _applied_state(stack).resources[address]
+    assert settled.id == entry.id and "__pending__" not in settled.values
+    code, out, _ = cli(base_url, "state", "show", address, str(stack))
+    assert code == 0 and entry.id in out
+    serial = _applied_state(stack).serial
+    assert cli(base_url, "apply", str(stack), "--auto-approve")[0] == 0
+    assert _applied_state(stack).serial == serial  # nothing left to settle: nothing written
