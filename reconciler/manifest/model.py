@@ -541,6 +541,16 @@ class VMSpec(_Model):
             raise _unsupported(platform, field)
         return value
 
+    @field_validator("lifecycle")
+    @classmethod
+    def _lifecycle_for_platform(cls, value: Lifecycle, info: ValidationInfo) -> Lifecycle:
+        if value.create_before_destroy and _platform(info) == "arker":
+            raise checks.CheckError(
+                "create_before_destroy is not possible for an Arker VM",
+                "VM names are unique and cannot be changed, so a replacement cannot exist beside the old VM",
+            )
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _user_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:

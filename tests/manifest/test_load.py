@@ -253,11 +253,21 @@ def test_file_sources_stay_inside_the_root(tmp_path: Path) -> None:
 def test_lifecycle(tmp_path: Path) -> None:
     web = vm(
         tmp_path,
-        spec="{source: ubuntu, lifecycle: {prevent_destroy: true, create_before_destroy: 'true', "
+        spec="{source: ubuntu, lifecycle: {prevent_destroy: 'true', create_before_destroy: false, "
         "ignore_changes: [resources.vcpu, description, resources.vcpu]}}",
     )
-    assert web.lifecycle.prevent_destroy and web.lifecycle.create_before_destroy
+    assert web.lifecycle.prevent_destroy and not web.lifecycle.create_before_destroy
     assert web.lifecycle.ignore_changes == ("description", "resources.vcpu")
+
+
+def test_create_before_destroy_on_an_arker_vm_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    # validate (offline) refuses it, at the key: an Arker VM's name cannot exist twice at once.
+    files = {"vm.yaml": doc("VM", "web", "\n  source: ubuntu\n  lifecycle:\n    create_before_destroy: true")}
+    with pytest.raises(ManifestError) as caught:
+        load(tmp_path, files)
+    (diagnostic,) = caught.value.diagnostics
+    assert "create_before_destroy is not possible for an Arker VM" in diagnostic.message
+    assert (diagnostic.line, diagnostic.column) == (7, 5)
 
 
 def test_depends_on_groups_and_replicas(tmp_path: Path) -> None:
