@@ -61,7 +61,9 @@ class Diagnostic(BaseModel):
         return (self.file, self.line, self.column, self.message)
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+        # Line 0: a problem with a whole path (missing, empty folder), which has no position to show.
+        where = f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
+        text = f"{where}: {self.severity}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 
 

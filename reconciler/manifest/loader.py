@@ -65,7 +65,7 @@ def manifest_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]
             candidates = [path]
         else:
             diagnostics.append(
-                Diagnostic(file=str(path), line=1, column=1, message="no such file or directory")
+                Diagnostic(file=str(path), line=0, column=0, message="no such file or directory")
             )
             continue
         for candidate in candidates:
@@ -125,7 +125,7 @@ def _load(
     if not files and not problems:
         diagnostics.append(
             Diagnostic(
-                file=str(paths[0]), line=1, column=1, message="no manifest files (*.yaml, *.yml) found"
+                file=str(paths[0]), line=0, column=0, message="no manifest files (*.yaml, *.yml) found"
             )
         )
     documents: list[YamlDocument] = []

@@ -130,7 +130,7 @@ class _Resolver:
                 self.error(
                     parsed.source.locate(("metadata", "name")),
                     f"duplicate {parsed.kind} name '{parsed.name}'",
-                    f"first defined at {first.source.location}",
+                    f"first defined at {first.source.locate(('metadata', 'name'))}",
                 )
                 continue
             names[parsed.name] = parsed
