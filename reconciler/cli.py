@@ -34,10 +34,29 @@ def _paths(paths: Sequence[str]) -> tuple[Path, ...]:
     return tuple(Path(p) for p in (paths or (".",)))
 
 
+def _debug_from_here(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _configure_logging(True)
+
+
 class _Commands(click.Group):
     """click's group, but a usage error (unknown option, bad value) exits 1, not click's 2: exit 2 means
     "changes or drift present" (``plan --detailed-exitcode``, ``drift``), and a CI job must not read a typo
-    in its command line as pending changes."""
+    in its command line as pending changes. Every command also takes ``--debug`` after its name, as users
+    of kubectl's global flags type it."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(param.name == "debug" for param in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--debug"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_debug_from_here,
+                    help="Log every API call and state step to stderr (as arkerctl --debug).",
+                )
+            )
+        super().add_command(cmd, name)
 
     def main(  # type: ignore[override]
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
@@ -595,7 +614,7 @@ def _state_backend(paths: tuple[str, ...], variables: tuple[str, ...]) -> tuple[
     return desired, open_backend(desired.stack.state, root=desired.stack.root, stack=desired.stack.name)
 
 
-@main.group()
+@main.group(cls=_Commands)
 def state() -> None:
     """Inspect and edit the stack's state (what arkerctl manages)."""
 

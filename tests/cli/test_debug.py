@@ -34,6 +34,7 @@ def test_debug_logs_calls_but_no_secret(tmp_path: Path) -> None:
         results = [
             runner.invoke(main, ["--debug", "apply", str(tmp_path), "--auto-approve"], env=env),
             runner.invoke(main, ["--debug", "plan", str(tmp_path), "-o", "json"], env=env),
+            runner.invoke(main, ["plan", str(tmp_path), "--debug"], env=env),  # after the command, too
         ]
     for result in results:
         assert result.exit_code == 0, result.output
@@ -45,6 +46,7 @@ def test_debug_logs_calls_but_no_secret(tmp_path: Path) -> None:
     )
     assert "state: stored serial" in results[0].stderr
     assert "arker listVms GET /v1/vms" in results[1].stderr
+    assert "arker listVms GET /v1/vms" in results[2].stderr
 
 
 def test_without_debug_nothing_is_logged(tmp_path: Path) -> None:
