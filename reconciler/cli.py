@@ -724,9 +724,14 @@ def state_migrate(paths: tuple[str, ...], to_url: str, variables: tuple[str, ...
         desired, source = _state_backend(paths, variables)
         target = open_backend(to_url, root=desired.stack.root, stack=desired.stack.name)
         stored = migrate(source, target, lock_timeout=parse_duration(lock_timeout))
+        # The URL as given: its query names the schema and stack (redacting it would point the Stack at
+        # another stack's state). It holds no secret: a state URL with a password is refused on opening.
+        shown = (
+            to_url if redact_url(to_url) == to_url.split("?", 1)[0].split("#", 1)[0] else redact_url(to_url)
+        )
         click.echo(
             f"Migrated serial {stored.serial} from {source.describe()} to {target.describe()}. "
-            f"Now set `state: {redact_url(to_url)}` in the Stack manifest."
+            f"Now set `state: {shown}` in the Stack manifest."
         )
 
 

@@ -66,7 +66,8 @@ def test_migrate_file_to_postgres_and_back_is_byte_equal(tmp_path: Path, pg_url:
         original = (root / ".arkerctl" / "state.json").read_bytes()
         code, out, err = _cli(base_url, "state", "migrate", str(root), "--to", url)
         assert code == 0, err
-        assert "Now set `state:" in out
+        # The whole URL, query included: without ?schema=...&stack=migrated it would name another stack.
+        assert "stack=migrated" in url and f"Now set `state: {url}` in the Stack manifest." in out
         _stack(root, url)
         code, _, _ = _cli(base_url, "plan", str(root), "--detailed-exitcode")
         assert code == 0  # the migrated state describes the live VM exactly
