@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import checks
 from .desired import DesiredState, StackSettings
 from .errors import Diagnostic, ManifestError
 from .interpolate import Interpolator
-from .model import DEFAULT_STATE_URL, StackDocument
+from .model import DEFAULT_STATE_URL, StackDocument, StackSpec
 from .resolve import Parsed, resolve
 from .validation import validate_document
 from .yamlsource import MAX_MANIFEST_BYTES, YamlDocument, convert, read_documents
@@ -204,7 +204,9 @@ def _stack(
     model, problems = validate_document(converted)
     diagnostics += problems
     if not isinstance(model, StackDocument):
-        return settings
+        # The Stack is refused (its error is reported), but vars that are fine on their own still count:
+        # without them every ${var:..} would add a false "not defined" error to the real one.
+        return settings.model_copy(update={"vars": _salvaged_vars(converted.value)})
     return StackSettings(
         name=model.metadata.name if model.metadata else default_name,
         state=model.spec.state,
@@ -213,6 +215,21 @@ def _stack(
         root=root,
         location=documents[0].location,
     )
+
+
+_VARS = TypeAdapter(StackSpec.model_fields["vars"].annotation)
+
+
+def _salvaged_vars(value: Any) -> tuple[tuple[str, str], ...]:
+    spec = value.get("spec") if isinstance(value, Mapping) else None
+    raw = spec.get("vars") if isinstance(spec, Mapping) else None
+    if raw is None:
+        return ()
+    try:
+        found = _VARS.validate_python(raw)
+    except ValidationError:
+        return ()
+    return tuple(sorted(found.items()))
 
 
 @dataclass(frozen=True)
