@@ -21,7 +21,7 @@ from . import checks
 from .desired import DesiredState, StackSettings
 from .errors import Diagnostic, ManifestError
 from .interpolate import Interpolator
-from .model import DEFAULT_STATE_URL, StackDocument, StackSpec
+from .model import DEFAULT_STATE_URL, StackDocument, StackVars
 from .resolve import Parsed, resolve
 from .validation import validate_document
 from .yamlsource import MAX_MANIFEST_BYTES, YamlDocument, convert, read_documents
@@ -217,7 +217,7 @@ def _stack(
     )
 
 
-_VARS = TypeAdapter(StackSpec.model_fields["vars"].annotation)
+_VARS: TypeAdapter[dict[str, str]] = TypeAdapter(StackVars)
 
 
 def _salvaged_vars(value: Any) -> tuple[tuple[str, str], ...]:

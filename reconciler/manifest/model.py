@@ -61,6 +61,7 @@ __all__ = [
     "SourceRef",
     "StackDocument",
     "StackSpec",
+    "StackVars",
     "SyncDocument",
     "SyncSpec",
     "TtlSpec",
@@ -222,6 +223,10 @@ VarValue = Annotated[
 ]
 
 
+# A Stack's ``vars``: names checked, scalar values as text.
+StackVars = dict[Annotated[str, _check(checks.check_var_name)], VarValue]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -283,7 +288,7 @@ class StackSpec(_Model):
         default=DEFAULT_STATE_URL,
         description="Where the stack's state lives: file://PATH or postgresql://...",
     )
-    vars: dict[Annotated[str, _check(checks.check_var_name)], VarValue] = Field(
+    vars: StackVars = Field(
         default_factory=dict, description="Values for ${var:NAME} (overridden by --var NAME=VALUE)."
     )
 
