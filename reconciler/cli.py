@@ -379,8 +379,9 @@ def _run_apply(
         if lock.taken_over is not None:
             held = lock.taken_over
             click.echo(
-                f"Took over a stale lock of {held.who} (pid {held.pid} on {held.host}, {held.operation} "
-                f"since {held.created_at}): that run ended without releasing it.",
+                f"Warning: took over a stale lock of {held.who} (pid {held.pid} on {held.host}, "
+                f"{held.operation} since {held.created_at}): it was not renewed within its lease, so that "
+                "run died or was paused; a paused run is refused its next state write.",
                 err=True,
             )
 

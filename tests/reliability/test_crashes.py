@@ -83,7 +83,7 @@ def _converge(root: Path, url: str, fleet: Fleet, left: LockInfo | None) -> None
     no_traceback(run)
     assert run.code == 0, run.output
     if left is not None:
-        assert f"Took over a stale lock of {left.who} (pid {left.pid} on {left.host}" in run.stderr
+        assert f"Warning: took over a stale lock of {left.who} (pid {left.pid} on {left.host}" in run.stderr
     assert_consistent(root, live_view(url), expected_vms=fleet.vm_names)
     plan = arkerctl("plan", "--detailed-exitcode", cwd=root, env=cli_env(url))
     assert plan.code == 0, plan.output
@@ -113,7 +113,7 @@ def test_kill_9_at_random_points(tmp_path: Path) -> None:
                 os.kill(proc.pid, signal.SIGKILL)
             out, err = watch.join()
             assert "Traceback" not in out + err
-            if left is not None and "Took over a stale lock" in err:
+            if left is not None and "took over a stale lock" in err:
                 assert f"(pid {left.pid} on {left.host}" in err  # the report names the dead holder
             _check_files_parse(root)
             before, left = left, _left_lock(root)
