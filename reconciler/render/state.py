@@ -11,8 +11,9 @@ __all__ = ["state_list", "state_show"]
 
 
 def state_list(doc: StateDocument) -> str:
-    """One managed address per line, sorted, with kind and id in aligned columns ("" when empty)."""
-    rows = [(r.address, r.kind, r.id) for _, r in sorted(doc.resources.items())]
+    """One managed address per line, sorted, with kind and id in aligned columns. An entry without an id is
+    a create a run recorded as intended and did not see finish: ``(pending)`` until a refresh settles it."""
+    rows = [(r.address, r.kind, r.id or "(pending)") for _, r in sorted(doc.resources.items())]
     if not rows:
         return ""
     widths = [max(len(row[i]) for row in rows) for i in range(2)]

@@ -21,6 +21,10 @@ def test_list_is_sorted_and_aligned() -> None:
         "filesystem.datasets  Filesystem  fs-22\nvm.z                 VM          i-1\n"
     )
     assert state_list(StateDocument()) == ""
+    pending = ResourceState(
+        address="vm.new", kind="VM", name="new", id="", values={"__pending__": {"name": "new"}}
+    )
+    assert state_list(StateDocument(resources={"vm.new": pending})) == "vm.new  VM  (pending)\n"
 
 
 def test_show_hides_bookkeeping_and_masks_secrets() -> None:
