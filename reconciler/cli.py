@@ -705,7 +705,13 @@ def state_push(
     with _user_errors():
         _, backend = _state_backend(paths, variables)
         doc = decode_state(Path(file).read_bytes(), file)
+        before = backend.read()
         stored = push(backend, doc, force=force, lock_timeout=parse_duration(lock_timeout))
+        if before is not None and stored == before:
+            click.echo(
+                f"{backend.describe()} already holds {file} (serial {stored.serial}): nothing written."
+            )
+            return
         click.echo(f"Pushed {file} to {backend.describe()} as serial {stored.serial}.")
 
 

@@ -47,6 +47,11 @@ def test_apply_pull_push_rollback_on_postgres(tmp_path: Path, pg_url: Callable[.
         assert code == 0 and '"description": "two"' in current
         code, old, _ = _cli(base_url, "state", "pull", str(root), "--serial", str(applied.serial))
         assert code == 0 and '"description": "one"' in old
+        same = tmp_path / "current.json"
+        same.write_text(current)
+        code, out, err = _cli(base_url, "state", "push", str(same), str(root))
+        assert code == 0, err
+        assert "nothing written" in out  # the backend already holds that very document
         saved = tmp_path / "old.json"
         saved.write_text(old)
         code, _, err = _cli(base_url, "state", "push", str(saved), str(root))
