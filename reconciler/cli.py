@@ -495,6 +495,12 @@ def apply(
         if len(paths) == 1 and is_planfile(Path(paths[0])):
             planfile = read_planfile(Path(paths[0]))
             paths = planfile.paths
+        elif len(paths) == 1 and Path(paths[0]).is_file() and Path(paths[0]).suffix not in (".yaml", ".yml"):
+            # One file that is no manifest by its name: most likely a saved plan that is not one (any more).
+            _fail(
+                f"{paths[0]}: not a saved plan (made by `arkerctl plan --out FILE`) and not a manifest "
+                "file (*.yaml, *.yml)"
+            )
         settings = _settings(
             paths=paths,
             variables=variables,

@@ -249,3 +249,11 @@ def test_a_converged_apply_stores_the_ids_a_crashed_run_left_pending(base_url: s
     serial = _applied_state(stack).serial
     assert cli(base_url, "apply", str(stack), "--auto-approve")[0] == 0
     assert _applied_state(stack).serial == serial  # nothing left to settle: nothing written
+
+
+def test_apply_of_a_file_that_is_no_saved_plan_says_so(tmp_path: Path) -> None:
+    garbage = tmp_path / "plan.bin"
+    garbage.write_bytes(b"\x00garbage")
+    result = CliRunner().invoke(main, ["apply", str(garbage)], env={"ARKER_API_KEY": "k"})
+    assert result.exit_code == 1
+    assert "not a saved plan" in result.stderr and "Traceback" not in result.stderr
