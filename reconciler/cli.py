@@ -246,6 +246,15 @@ def _settings(**options: Any) -> Any:
     return RunSettings(paths=_paths(paths), variables=_parse_vars(variables), **values)
 
 
+def _workspace(settings: Any) -> Any:
+    """The stack, opened; its load warnings (a --var nothing uses) go to stderr."""
+    from .workflow import open_workspace
+
+    ws = open_workspace(settings)
+    _echo_diagnostics(ws.desired.warnings)
+    return ws
+
+
 def _plan_options(settings: Any) -> Any:
     from .engine import PlanOptions
 
@@ -319,7 +328,7 @@ def plan(
     parallelism: int,
 ) -> None:
     """Show what apply would change: desired (manifests) vs live (Arker API) vs last applied (state)."""
-    from .workflow import PlanFile, configs_digest, open_workspace, refresh_and_plan, write_planfile
+    from .workflow import PlanFile, configs_digest, refresh_and_plan, write_planfile
 
     with _user_errors():
         settings = _settings(
@@ -331,7 +340,7 @@ def plan(
             refresh_only=refresh_only,
             destroy=destroy,
         )
-        ws = open_workspace(settings)
+        ws = _workspace(settings)
         planned = _run_async(refresh_and_plan(ws, _plan_options(settings)))
         _check_addresses(planned, (*targets, *replace), "--target/--replace")
         stack = ws.desired.stack.name
@@ -369,10 +378,10 @@ def _run_apply(
     """plan (or load the saved one) -> confirm -> apply under the state lock, with Ctrl-C handling."""
     from .render.apply import apply_json, apply_summary_text, progress_line
     from .render.wording import summary_line
-    from .workflow import configs_digest, connected, make_plan, open_workspace, save_settled
+    from .workflow import configs_digest, connected, make_plan, save_settled
     from .workflow.core import apply_planned
 
-    ws = open_workspace(settings)
+    ws = _workspace(settings)
     stack = ws.desired.stack.name
     text = output == "text"
     with ws.lock(operation) as lock:
@@ -559,11 +568,11 @@ def destroy(
 def drift(paths: tuple[str, ...], output: str, variables: tuple[str, ...], parallelism: int) -> None:
     """Compare live objects with the last applied state and the manifests; exit 2 on drift."""
     from . import render
-    from .workflow import open_workspace, refresh_and_plan
+    from .workflow import refresh_and_plan
 
     with _user_errors():
         settings = _settings(paths=paths, variables=variables, parallelism=parallelism)
-        ws = open_workspace(settings)
+        ws = _workspace(settings)
         planned = _run_async(refresh_and_plan(ws, _plan_options(settings)))
         stack = ws.desired.stack.name
         if output == "json":
@@ -588,11 +597,11 @@ def import_(
     address: str, object_id: str, paths: tuple[str, ...], variables: tuple[str, ...], lock_timeout: str
 ) -> None:
     """Adopt the existing object ID as ADDRESS (declared in the manifests under PATH, default '.')."""
-    from .workflow import connected, import_resource, open_workspace
+    from .workflow import connected, import_resource
 
     with _user_errors():
         settings = _settings(paths=paths, variables=variables, lock_timeout=lock_timeout)
-        ws = open_workspace(settings)
+        ws = _workspace(settings)
         with ws.lock("import"):
 
             async def go() -> Any:

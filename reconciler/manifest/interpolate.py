@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 __all__ = ["Interpolated", "InterpolationError", "Interpolator"]
@@ -40,6 +40,8 @@ class Interpolator:
     variables: Mapping[str, str] | None
     environ: Mapping[str, str]
     missing_env: Literal["error", "warn"] = "error"
+    # The var names looked up so far (the loader warns about a --var nothing uses).
+    used_vars: set[str] = field(default_factory=set, compare=False)
 
     def __call__(self, text: str) -> Interpolated:
         if "$" not in text:  # the common case: no work at all
@@ -90,6 +92,7 @@ class Interpolator:
             raise InterpolationError(
                 f"${{var:{name}}} cannot be used in the Stack document", "the Stack document defines the vars"
             )
+        self.used_vars.add(name)
         if name not in self.variables:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
             hint = (

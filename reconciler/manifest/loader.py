@@ -136,7 +136,7 @@ def _load(
     file_errors = bool(diagnostics)
 
     stack_documents = [d for d in documents if d.top_level_scalar("kind") == "Stack"]
-    stack = _stack(
+    stack, declared = _stack(
         stack_documents, root, variables, Interpolator(None, environ, missing_env), diagnostics, warnings
     )
     interpolate = Interpolator({**dict(stack.vars), **variables}, environ, missing_env)
@@ -160,6 +160,7 @@ def _load(
             continue
         parsed.append(Parsed(source=document, document=model))
 
+    warnings += _unused_vars(variables, declared, stack, interpolate, paths[0])
     if file_errors:
         # A file that does not parse hides its documents: reference checks would only add false alarms.
         raise ManifestError(diagnostics, warnings)
@@ -183,7 +184,8 @@ def _stack(
     interpolate: Interpolator,
     diagnostics: list[Diagnostic],
     warnings: list[Diagnostic],
-) -> StackSettings:
+) -> tuple[StackSettings, frozenset[str]]:
+    """The stack's settings, and the var names its Stack document declares."""
     default_name = checks.suggest_name(Path(os.path.abspath(root)).name) or "stack"
     settings = StackSettings(name=default_name, state=DEFAULT_STATE_URL, root=root)
     for extra in documents[1:]:
@@ -195,18 +197,19 @@ def _stack(
             )
         )
     if not documents:
-        return settings
+        return settings, frozenset()
     converted = convert(documents[0], interpolate)
     diagnostics += converted.diagnostics
     warnings += converted.warnings
     if converted.fatal:
-        return settings
+        return settings, frozenset()
     model, problems = validate_document(converted)
     diagnostics += problems
     if not isinstance(model, StackDocument):
         # The Stack is refused (its error is reported), but vars that are fine on their own still count:
         # without them every ${var:..} would add a false "not defined" error to the real one.
-        return settings.model_copy(update={"vars": _salvaged_vars(converted.value)})
+        salvaged = _salvaged_vars(converted.value)
+        return settings.model_copy(update={"vars": salvaged}), frozenset(name for name, _ in salvaged)
     return StackSettings(
         name=model.metadata.name if model.metadata else default_name,
         state=model.spec.state,
@@ -214,10 +217,34 @@ def _stack(
         provider=model.spec.provider,
         root=root,
         location=documents[0].location,
-    )
+    ), frozenset(model.spec.vars)
 
 
 _VARS: TypeAdapter[dict[str, str]] = TypeAdapter(StackVars)
+
+
+def _unused_vars(
+    variables: Mapping[str, str],
+    declared: frozenset[str],
+    stack: StackSettings,
+    interpolate: Interpolator,
+    first_path: Path,
+) -> list[Diagnostic]:
+    """A --var the Stack does not declare and no manifest uses: most likely a typo (Terraform refuses
+    undeclared variables; a --var may define a new one here, so this only warns)."""
+    unused = sorted(set(variables) - declared - interpolate.used_vars)
+    location = stack.location
+    return [
+        Diagnostic(
+            file=location.file if location is not None else str(first_path),
+            line=location.line if location is not None else 0,
+            column=location.column if location is not None else 0,
+            message=f"--var {name} is not declared in the Stack's vars and no manifest uses it",
+            hint=checks.did_you_mean(name, sorted(declared | interpolate.used_vars)),
+            severity="warning",
+        )
+        for name in unused
+    ]
 
 
 def _salvaged_vars(value: Any) -> tuple[tuple[str, str], ...]:

@@ -257,3 +257,10 @@ def test_apply_of_a_file_that_is_no_saved_plan_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["apply", str(garbage)], env={"ARKER_API_KEY": "k"})
     assert result.exit_code == 1
     assert "not a saved plan" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_warns_about_a_var_nothing_uses(base_url: str, stack: Path) -> None:
+    code, _, err = cli(base_url, "plan", str(stack), "--var", "wokers=5")
+    assert code == 0, err
+    assert "warning: --var wokers is not declared in the Stack's vars and no manifest uses it" in err
+    assert "did you mean 'workers'?" in err

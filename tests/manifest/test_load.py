@@ -410,3 +410,29 @@ def test_missing_env_can_be_a_warning(tmp_path: Path) -> None:
     state = load_stack([tmp_path], environ={}, missing_env="warn")
     assert [w.message for w in state.warnings] == ["environment variable 'NOPE' is not set"]
     assert state.warnings[0].severity == "warning"
+
+
+def test_a_var_given_but_neither_declared_nor_used_is_a_warning(tmp_path: Path) -> None:
+    files = {
+        "stack.yaml": "apiVersion: arkerctl/v1\nkind: Stack\nmetadata: {name: fleet}\n"
+        "spec: {vars: {n: 2, spare: x}}\n",
+        "vm.yaml": doc("VM", "web", "{source: ubuntu, replicas: '${var:n}', description: '${var:extra}'}"),
+    }
+    state = load(tmp_path, files, variables={"n": "3", "extra": "x", "spare": "y", "nn": "1", "zz": "2"})
+    # n and spare are declared, extra is used: only the two typo-like ones are reported, not refused.
+    assert [(w.severity, w.message) for w in state.warnings] == [
+        ("warning", "--var nn is not declared in the Stack's vars and no manifest uses it"),
+        ("warning", "--var zz is not declared in the Stack's vars and no manifest uses it"),
+    ]
+    assert state.warnings[0].hint == "did you mean 'n'?"
+    assert (state.warnings[0].file, state.warnings[0].line) == (str(tmp_path / "stack.yaml"), 1)
+    assert [v.name for v in state.vms] == ["web-0", "web-1", "web-2"]
+
+
+def test_without_a_stack_document_an_unused_var_names_the_path(tmp_path: Path) -> None:
+    state = load(tmp_path, {"vm.yaml": doc("VM", "web", "{source: ubuntu}")}, variables={"zz": "1"})
+    (warning,) = state.warnings
+    assert (
+        str(warning)
+        == f"{tmp_path}: warning: --var zz is not declared in the Stack's vars and no manifest uses it"
+    )
