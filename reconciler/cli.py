@@ -221,6 +221,8 @@ def _user_errors() -> Iterator[None]:
     except ManifestError as exc:
         _echo_diagnostics(exc.warnings)
         _echo_diagnostics(exc.diagnostics)
+        count = len(exc.diagnostics)
+        click.echo(f"{count} error{'' if count == 1 else 's'}", err=True)  # as validate ends
         sys.exit(EXIT_ERROR)
     except (StateError, WorkflowError, PlanFileError, ImportError_, CycleError) as exc:
         _fail(str(exc))

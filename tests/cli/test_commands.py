@@ -264,3 +264,14 @@ def test_plan_warns_about_a_var_nothing_uses(base_url: str, stack: Path) -> None
     assert code == 0, err
     assert "warning: --var wokers is not declared in the Stack's vars and no manifest uses it" in err
     assert "did you mean 'workers'?" in err
+
+
+def test_a_manifest_error_in_plan_ends_with_its_count_as_validate_does(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: arkerctl/v1\nkind: VM\nmetadata: {name: a}\n"
+        'spec: {source: ubuntu, description: "${env:ARKERCTL_TEST_UNSET_X}"}\n'
+    )
+    result = CliRunner().invoke(main, ["plan", str(tmp_path)], env={"ARKER_API_KEY": "k"})
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert "environment variable 'ARKERCTL_TEST_UNSET_X' is not set" in lines[0] and lines[-1] == "1 error"
