@@ -722,9 +722,8 @@ def state_push(
     with _user_errors():
         _, backend = _state_backend(paths, variables)
         doc = decode_state(Path(file).read_bytes(), file)
-        before = backend.read()
-        stored = push(backend, doc, force=force, lock_timeout=parse_duration(lock_timeout))
-        if before is not None and stored == before:
+        stored, written = push(backend, doc, force=force, lock_timeout=parse_duration(lock_timeout))
+        if not written:
             click.echo(
                 f"{backend.describe()} already holds {file} (serial {stored.serial}): nothing written."
             )

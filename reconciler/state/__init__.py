@@ -29,7 +29,7 @@ from .model import (
     secret_digest,
 )
 from .share import ValueSharer
-from .transfer import SerialHistory, TransferError, migrate, pull, push
+from .transfer import Pushed, SerialHistory, TransferError, migrate, pull, push
 from .url import DEFAULT_STATE_URL, open_backend, redact_url
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ __all__ = [
     "LockRequest",
     "PostgresBackend",
     "PostgresLock",
+    "Pushed",
     "ResourceState",
     "SerialHistory",
     "StateBackend",

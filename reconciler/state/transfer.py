@@ -2,21 +2,22 @@
 
 * ``pull(backend, serial=None)``: the current document, or an older serial the backend still keeps
   (PostgreSQL: the last N versions; a local file: the current one and ``state.json.backup``).
-* ``push(backend, doc, force=False)``: store ``doc`` under the state lock. Refuses a document of another
-  lineage, an older serial, or the same serial with other content (someone else's write would be lost),
-  unless ``force``: then ``doc`` becomes the next serial of the stored state (taking its lineage). This is
-  also how a bad apply is rolled back: pull an old serial, push it with force.
+* ``push(backend, doc, force=False)``: store ``doc`` under the state lock; ``Pushed`` says the document as
+  stored and whether anything was written (pushing what is stored already writes nothing). Refuses a
+  document of another lineage, an older serial, or the same serial with other content (someone else's
+  write would be lost), unless ``force``: then ``doc`` becomes the next serial of the stored state (taking
+  its lineage). This is also how a bad apply is rolled back: pull an old serial, push it with force.
 * ``migrate(src, dst)``: copy the state from one backend to another under both locks. An empty destination
   gets the document with its serial unchanged, so file -> PostgreSQL -> file gives the same bytes
   (``encode_state``); a destination holding another lineage is refused.
 
-Each function returns the document as stored (or read) and raises ``StateError`` subclasses whose text is
-the message for the user.
+``pull`` and ``migrate`` return the document as stored (or read). Each function raises ``StateError``
+subclasses whose text is the message for the user.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from .backend import StateBackend
 from .codec import decode_state
@@ -25,11 +26,16 @@ from .local import LocalStateBackend
 from .lockinfo import LockRequest
 from .model import StateDocument
 
-__all__ = ["SerialHistory", "TransferError", "migrate", "pull", "push"]
+__all__ = ["Pushed", "SerialHistory", "TransferError", "migrate", "pull", "push"]
 
 
 class TransferError(StateError):
     """A pull, push or migrate was refused; nothing was written."""
+
+
+class Pushed(NamedTuple):
+    document: StateDocument  # as stored
+    written: bool  # False when the backend held that very document already
 
 
 @runtime_checkable
@@ -90,14 +96,14 @@ def push(
     force: bool = False,
     lock_timeout: float = 0.0,
     who: str | None = None,
-) -> StateDocument:
+) -> Pushed:
     """Store ``doc`` in ``backend`` under its lock (see module doc for what is refused without ``force``)."""
     where = backend.describe()
     request = LockRequest(operation="state push", stack=doc.stack, who=who)
     with backend.lock(request, timeout=lock_timeout):
         current = backend.read()
         if current is None:
-            return _first_write(backend, doc)
+            return Pushed(_first_write(backend, doc), written=True)
         if current.lineage != doc.lineage:
             if not force:
                 raise TransferError(
@@ -113,13 +119,13 @@ def push(
             )
         elif doc.serial == current.serial:
             if doc == current:
-                return current  # already there: nothing to write
+                return Pushed(current, written=False)  # already there
             if not force:
                 raise TransferError(
                     f"refusing to push: state {where} has a different document with the same serial "
                     f"{current.serial}. Pull it first, or use --force to replace it."
                 )
-        return backend.write(doc, expected_serial=current.serial)
+        return Pushed(backend.write(doc, expected_serial=current.serial), written=True)
 
 
 def migrate(

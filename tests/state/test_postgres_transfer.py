@@ -12,6 +12,7 @@ from reconciler.state import (
     LockHeldError,
     LockRequest,
     PostgresBackend,
+    Pushed,
     StateDocument,
     TransferError,
     encode_state,
@@ -134,7 +135,7 @@ def test_pull_serial_from_a_local_state_uses_its_backup(tmp_path: Path) -> None:
 
 def test_push_into_an_empty_state_keeps_the_serial(pg: PostgresBackend) -> None:
     doc = document(3).model_copy(update={"serial": 12})
-    assert push(pg, doc).serial == 12
+    assert push(pg, doc) == Pushed(doc, written=True)  # serial 12 kept
     assert pg.read() == doc
     assert pg.current_lock() is None
 
@@ -148,20 +149,21 @@ def test_push_refuses_older_serials_other_lineages_and_divergent_documents(pg: P
         push(pg, StateDocument(stack="x", serial=50))
     with pytest.raises(TransferError, match="different document with the same serial 2"):
         push(pg, second.with_resource(vm(3)))
-    assert push(pg, second) == second  # identical: nothing to do
+    assert push(pg, second) == Pushed(second, written=False)  # identical: nothing to do
     assert pg.read() == second
-    newer = push(pg, second.with_resource(vm(3)).model_copy(update={"serial": 3}))
+    newer, written = push(pg, second.with_resource(vm(3)).model_copy(update={"serial": 3}))
+    assert written
     assert newer.serial == 3 and "vm.worker-3" in newer.resources
 
 
 def test_push_force_rolls_back_and_adopts_the_stored_lineage(pg: PostgresBackend) -> None:
     first = pg.write(document(1), expected_serial=None)
     bad = pg.write(first.with_resource(vm(66)), expected_serial=1)
-    rolled = push(pg, pull(pg, 1), force=True)
+    rolled = push(pg, pull(pg, 1), force=True).document
     assert rolled.serial == bad.serial + 1
     assert rolled.resources == first.resources
     stranger = StateDocument(stack="x", serial=1).with_resource(vm(8))
-    replaced = push(pg, stranger, force=True)
+    replaced = push(pg, stranger, force=True).document
     assert replaced.lineage == first.lineage and replaced.serial == 4
     assert replaced.resources == stranger.resources
     assert [entry.serial for entry in pg.history()] == [1, 2, 3, 4]
