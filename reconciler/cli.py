@@ -220,9 +220,7 @@ def _user_errors() -> Iterator[None]:
         yield
     except ManifestError as exc:
         _echo_diagnostics(exc.warnings)
-        _echo_diagnostics(exc.diagnostics)
-        count = len(exc.diagnostics)
-        click.echo(f"{count} error{'' if count == 1 else 's'}", err=True)  # as validate ends
+        click.echo(str(exc), err=True)  # each error, then their count, as validate ends
         sys.exit(EXIT_ERROR)
     except (StateError, WorkflowError, PlanFileError, ImportError_, CycleError) as exc:
         _fail(str(exc))
