@@ -4,7 +4,9 @@ The apply under test is recorded at the exchange (method, URL, headers, body and
 by operation). After the emulator is reset, the same calls are replayed in the same dependency order and
 parallelism (a pool of workers taking ready operations by height, as the executor does), through the same
 HTTP/1.1 client, with nothing else: no manifests, planning, provider, pydantic models or state writes. The
-ids the emulator hands out are substituted as the answers come back.
+ids the emulator hands out are substituted as the answers come back. The pool is a few lines of its own
+rather than ``engine.execute``: the executor's bookkeeping (outcomes, events, settles) is arkerctl's cost,
+which the floor must leave out.
 
 What the replay takes is what this host, the emulator and the HTTP client cost before any engine does:
 the floor. ``measured / floor`` is then arkerctl's own overhead, apart from the machine's.
